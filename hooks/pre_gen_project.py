@@ -1,0 +1,179 @@
+"""Refuse bad template answers before anything is written.
+
+Cookiecutter renders this file with the answers, runs it, and deletes the
+half-made project directory when it exits non-zero. The checks are a pure
+function of the answers: no git, no network, no installs, so re-rendering a
+project later (cruft update) runs them again safely.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from collections.abc import Callable, Mapping
+
+SUPPORTED_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
+DATADOG_SITES = (
+    "datadoghq.com",
+    "us3.datadoghq.com",
+    "us5.datadoghq.com",
+    "datadoghq.eu",
+    "ap1.datadoghq.com",
+    "ddog-gov.com",
+)
+# Import names the generated service depends on; a package with one of these
+# names would shadow the real library.
+DEPENDENCY_IMPORT_NAMES = frozenset(
+    {
+        "anyio",
+        "ddapm_test_agent",
+        "ddtrace",
+        "fastapi",
+        "h11",
+        "httpx",
+        "mypy",
+        "pydantic",
+        "pydantic_core",
+        "pydantic_settings",
+        "pytest",
+        "ruff",
+        "starlette",
+        "typing_extensions",
+        "uvicorn",
+    }
+)
+
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+PACKAGE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+TAG_VALUE = re.compile(r"[a-z][a-z0-9_.-]{0,99}")
+# Docker reference without tag or digest: optional registry host[:port], then
+# lowercase path components separated by '/'.
+IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+IMAGE_NAME = re.compile(rf"(?:{IMAGE_HOST}/)?{IMAGE_COMPONENT}(?:/{IMAGE_COMPONENT})*")
+HTTPS_REPOSITORY = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/-]+")
+SSH_REPOSITORY = re.compile(r"git@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+")
+
+
+def _check_service_name(value: str) -> str | None:
+    if not value.strip() or "\n" in value:
+        return "must be a non-empty single line"
+    return None
+
+
+def _check_service_slug(value: str) -> str | None:
+    if len(value) > 63 or not DNS_LABEL.fullmatch(value):
+        return (
+            "must be a DNS-1123 label: lowercase letters, digits and '-', "
+            "starting with a letter, not ending with '-', at most 63 characters"
+        )
+    return None
+
+
+def _check_package_name(value: str) -> str | None:
+    if not PACKAGE_NAME.fullmatch(value) or not value.isidentifier():
+        return "must be a lowercase Python identifier (letters, digits, '_'; starting with a letter)"
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        return "is a Python keyword"
+    if value in sys.stdlib_module_names:
+        return "would shadow the standard-library module of that name"
+    if value in DEPENDENCY_IMPORT_NAMES:
+        return "would shadow a dependency of the generated service"
+    return None
+
+
+def _check_single_line(value: str) -> str | None:
+    if "\n" in value or "\r" in value:
+        return "must be a single line"
+    return None
+
+
+def _check_team(value: str) -> str | None:
+    if not TAG_VALUE.fullmatch(value):
+        return (
+            "becomes the Datadog tag team:<value>: use lowercase letters, digits, "
+            "'_', '.', '-', starting with a letter, at most 100 characters"
+        )
+    return None
+
+
+def _check_python_version(value: str) -> str | None:
+    if value not in SUPPORTED_PYTHON_VERSIONS:
+        return f"must be one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
+    return None
+
+
+def _check_http_port(value: str) -> str | None:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        return "must be a whole number from 1 to 65535"
+    return None
+
+
+def _check_image(value: str) -> str | None:
+    if not IMAGE_NAME.fullmatch(value) or len(value) > 255:
+        return (
+            "must be a Docker image name without tag: [host[:port]/]path, "
+            "path in lowercase letters, digits, '.', '_', '-' and '/'"
+        )
+    return None
+
+
+def _check_repository_url(value: str) -> str | None:
+    if value == "":
+        return None
+    if "@" in value.split("://", 1)[-1].split("/", 1)[0] and value.startswith("https://"):
+        return "must not carry credentials (it is baked into every image and profile)"
+    if not (HTTPS_REPOSITORY.fullmatch(value) or SSH_REPOSITORY.fullmatch(value)):
+        return "must be empty, https://host/owner/repo or git@host:owner/repo"
+    return None
+
+
+def _check_datadog_site(value: str) -> str | None:
+    if value not in DATADOG_SITES:
+        return f"must be one of {', '.join(DATADOG_SITES)}"
+    return None
+
+
+CHECKS: dict[str, Callable[[str], str | None]] = {
+    "service_name": _check_service_name,
+    "service_slug": _check_service_slug,
+    "package_name": _check_package_name,
+    "description": _check_single_line,
+    "team": _check_team,
+    "python_version": _check_python_version,
+    "http_port": _check_http_port,
+    "docker_registry": _check_image,
+    "docker_image": _check_image,
+    "repository_url": _check_repository_url,
+    "datadog_site": _check_datadog_site,
+}
+
+
+def validate(answers: Mapping[str, object]) -> list[str]:
+    """Return one message per bad answer, naming the field and what is allowed."""
+    problems = []
+    for field, check in CHECKS.items():
+        value = answers.get(field, "")
+        if not isinstance(value, str):
+            problems.append(f"{field}: must be text, got {type(value).__name__}")
+            continue
+        reason = check(value)
+        if reason is not None:
+            problems.append(f"{field}: {value!r} {reason}")
+    return problems
+
+
+def main() -> int:
+    # The answers arrive as a JSON string literal, which is also a valid Python
+    # string literal whatever the answers contain.
+    answers = json.loads({{ cookiecutter | tojson | tojson }})
+    problems = validate(answers)
+    for problem in problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
