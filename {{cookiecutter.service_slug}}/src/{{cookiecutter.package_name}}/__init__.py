@@ -1,0 +1,1 @@
+"""The service package: app factory, settings, observability, workload and routes."""

@@ -1,0 +1,41 @@
+"""``python -m {{ cookiecutter.package_name }}``: serve with uvicorn in this process.
+
+The image runs this as PID 1 (exec form), so SIGTERM reaches uvicorn, which
+drains in-flight requests before the lifespan flushes the last profile.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import sys
+
+import uvicorn
+
+from .build_info import BuildInfoError
+from .main import create_app
+from .observability import logging_config
+from .settings import ConfigurationError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        # Logging first, so start-up warnings (an unbaked build) are formatted.
+        logging.config.dictConfig(logging_config(settings.log_level))
+        app = create_app(settings)
+    except (ConfigurationError, BuildInfoError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # configured above
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

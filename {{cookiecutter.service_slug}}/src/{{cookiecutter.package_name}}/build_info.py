@@ -1,0 +1,88 @@
+"""The version and commit this code was built from, fixed at build time.
+
+Python has no ``-ldflags -X``: the image build writes ``_build_info.json`` next
+to this module (see the Dockerfile), which makes it part of the installed
+package and so immutable at run time. A runtime ``DD_VERSION`` cannot change
+what a profile says the running code is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BUILD_INFO_FILE = Path(__file__).with_name("_build_info.json")
+UNBAKED_VERSION = "dev"
+UNBAKED_GIT_SHA = "unknown"
+
+GIT_SHA = re.compile(r"[0-9a-f]{40}")
+# Versions become Docker tags and Datadog tag values: keep them to that alphabet.
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+
+
+class BuildInfoError(Exception):
+    """The baked file exists but does not say a valid version and commit."""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """Provenance of the running code."""
+
+    version: str
+    git_commit_sha: str
+
+    @property
+    def is_baked(self) -> bool:
+        """False for a local checkout that no build stamped."""
+        return self.git_commit_sha != UNBAKED_GIT_SHA or self.version != UNBAKED_VERSION
+
+
+def parse_build_info(text: str) -> BuildInfo:
+    """Check and read the contents of a build-info file."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BuildInfoError(f"{BUILD_INFO_FILE.name} is not JSON: {error}") from None
+    if not isinstance(document, dict) or set(document) != {"version", "git_commit_sha"}:
+        raise BuildInfoError(f"{BUILD_INFO_FILE.name} must hold exactly the keys version and git_commit_sha")
+    version, git_sha = document["version"], document["git_commit_sha"]
+    if not isinstance(version, str) or not VERSION.fullmatch(version):
+        raise BuildInfoError(f"{BUILD_INFO_FILE.name}: version {version!r} is not a valid version")
+    if not isinstance(git_sha, str) or not (git_sha == UNBAKED_GIT_SHA or GIT_SHA.fullmatch(git_sha)):
+        raise BuildInfoError(f"{BUILD_INFO_FILE.name}: git_commit_sha {git_sha!r} is not 40 lowercase hex digits")
+    return BuildInfo(version=version, git_commit_sha=git_sha)
+
+
+def load_build_info(path: Path = BUILD_INFO_FILE) -> BuildInfo:
+    """The baked provenance, or ``dev``/``unknown`` when nothing was baked."""
+    if not path.exists():
+        return BuildInfo(version=UNBAKED_VERSION, git_commit_sha=UNBAKED_GIT_SHA)
+    return parse_build_info(path.read_text(encoding="utf-8"))
+
+
+def render_build_info(version: str, git_commit_sha: str) -> str:
+    """The file contents for a build; checked by the same rules as reading."""
+    text = json.dumps({"version": version, "git_commit_sha": git_commit_sha}) + "\n"
+    parse_build_info(text)
+    return text
+
+
+def main(argv: list[str]) -> int:
+    """``python -m <package>.build_info VERSION GIT_SHA``: bake, as the image build does."""
+    if len(argv) != 2:
+        print("usage: python -m {{ cookiecutter.package_name }}.build_info VERSION GIT_SHA", file=sys.stderr)
+        return 2
+    try:
+        text = render_build_info(version=argv[0], git_commit_sha=argv[1])
+    except BuildInfoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    BUILD_INFO_FILE.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

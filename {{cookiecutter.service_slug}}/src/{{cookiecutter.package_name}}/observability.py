@@ -1,0 +1,198 @@
+"""The one place that talks to Datadog: tracing, profiling and their identity.
+
+Like the Go framework this template comes from, the service calls ``init()``
+once while building the app, ``start()`` when it begins serving and ``stop()``
+after it has drained; nothing else imports ddtrace.
+
+Two traps are handled here on purpose:
+
+* ddtrace reads its configuration from the environment when it is first
+  imported, so ddtrace is imported only after the environment holds the
+  service's identity (including the version and commit baked at build time).
+* ddtrace installs SIGTERM/SIGINT handlers that would stop the profiler (and
+  block for an upload) *before* uvicorn drains in-flight requests. Those
+  handlers are removed again; ``stop()`` flushes after the drain instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .build_info import BuildInfo
+from .settings import TEAM, Settings
+
+if TYPE_CHECKING:
+    from ddtrace.profiling.profiler import Profiler
+
+logger = logging.getLogger(__name__)
+
+TRACER_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What every profile and span says about the code that produced it."""
+
+    service: str
+    env: str
+    version: str
+    git_commit_sha: str
+    git_repository_url: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def profiler_tags(self) -> dict[str, str]:
+        """Tags for ``Profiler(tags=...)``.
+
+        Passing tags replaces the ones ddtrace would derive from ``DD_TAGS`` and
+        the git environment, so the git metadata is merged back in here.
+        """
+        tags = dict(self.tags)
+        tags["git.commit.sha"] = self.git_commit_sha
+        if self.git_repository_url:
+            tags["git.repository_url"] = self.git_repository_url
+        return tags
+
+
+def resolve_identity(settings: Settings, build: BuildInfo) -> Identity:
+    """Combine runtime settings with the baked provenance; the baked values win."""
+    tags = {"team": TEAM, **settings.dd_tags}
+    # The commit and repository must not disagree with the baked build.
+    tags.pop("git.commit.sha", None)
+    tags.pop("git.repository_url", None)
+    return Identity(
+        service=settings.dd_service,
+        env=settings.dd_env,
+        version=build.version,
+        git_commit_sha=build.git_commit_sha,
+        git_repository_url=settings.dd_git_repository_url,
+        tags=tags,
+    )
+
+
+def logging_config(log_level: str) -> dict[str, Any]:
+    """Logging for uvicorn and this package: one line per event on stdout."""
+    formatter = {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"}
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}
+    level = log_level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": formatter},
+        "handlers": {"stdout": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
+            __package__ or "app": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "ddtrace": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+@contextlib.contextmanager
+def _keeping_signal_handlers() -> Iterator[None]:
+    """Undo any SIGTERM/SIGINT handler ddtrace installs inside the block.
+
+    uvicorn's handlers must be the ones that run, so that a stop signal drains
+    requests first; the profile is flushed by ``Observability.stop()`` after.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _export_identity(identity: Identity) -> None:
+    """Put the identity where ddtrace reads it, warning about what is overridden."""
+    for name, baked in (("DD_VERSION", identity.version), ("DD_GIT_COMMIT_SHA", identity.git_commit_sha)):
+        runtime = os.environ.get(name)
+        if runtime is not None and runtime != baked:
+            logger.warning("ignoring %s=%s: this build is %s, baked at build time", name, runtime, baked)
+    os.environ.update(
+        {
+            "DD_SERVICE": identity.service,
+            "DD_ENV": identity.env,
+            "DD_VERSION": identity.version,
+            "DD_GIT_COMMIT_SHA": identity.git_commit_sha,
+            "DD_GIT_REPOSITORY_URL": identity.git_repository_url,
+        }
+    )
+
+
+class Observability:
+    """Tracing and continuous profiling for one process."""
+
+    def __init__(self, settings: Settings, build: BuildInfo) -> None:
+        self.settings = settings
+        self.build = build
+        self.identity = resolve_identity(settings, build)
+        self._profiler: Profiler | None = None
+
+    @property
+    def profiling_active(self) -> bool:
+        return self._profiler is not None
+
+    def init(self) -> None:
+        """Configure tracing. Call before the FastAPI app is built, so that its
+        middleware stack is traced and profiles can name endpoints."""
+        _export_identity(self.identity)
+        if not self.build.is_baked:
+            logger.warning(
+                "no build info baked in: version=%s git.commit.sha=%s; build the image with "
+                "GIT_SHA and VERSION so profiles point to a commit",
+                self.build.version,
+                self.build.git_commit_sha,
+            )
+        with _keeping_signal_handlers():
+            import ddtrace
+
+            ddtrace.patch(fastapi=True)
+
+    def start(self) -> None:
+        """Start the continuous profiler (when enabled) and log the identity."""
+        identity = self.identity
+        logger.info(
+            "observability started: service=%s env=%s version=%s git.commit.sha=%s profiling=%s tracing=%s",
+            identity.service,
+            identity.env,
+            identity.version,
+            identity.git_commit_sha,
+            "on" if self.settings.dd_profiling_enabled else "off",
+            "on" if self.settings.dd_trace_enabled else "off",
+        )
+        if not self.settings.dd_profiling_enabled:
+            return
+        with _keeping_signal_handlers():
+            from ddtrace.profiling.profiler import Profiler
+
+            profiler = Profiler(
+                service=identity.service,
+                env=identity.env,
+                version=identity.version,
+                tags=identity.profiler_tags(),
+            )
+            profiler.start()
+        self._profiler = profiler
+
+    def stop(self) -> None:
+        """Flush the last profile and pending spans. Blocks for the upload, so
+        call it after requests have drained (and off the event loop)."""
+        profiler, self._profiler = self._profiler, None
+        if profiler is not None:
+            profiler.stop(flush=True)
+            logger.info("profiler stopped; final profile flushed")
+        if self.settings.dd_trace_enabled:
+            from ddtrace.trace import tracer
+
+            tracer.shutdown(timeout=TRACER_SHUTDOWN_TIMEOUT_SECONDS)

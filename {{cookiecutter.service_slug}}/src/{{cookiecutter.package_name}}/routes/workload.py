@@ -1,0 +1,60 @@
+"""CPU and memory workload endpoints, bounded per request and in total.
+
+Each request is bounded by its query parameters; all of them together by a
+fixed number of workload slots, so a burst of maximum-size requests cannot
+exceed ``WORKLOAD_MAX_CONCURRENCY * MAX_ALLOCATION_MB`` of extra memory or
+starve the health endpoints. The work runs in a worker thread so the event
+loop keeps answering other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import workload
+
+router = APIRouter(tags=["workload"])
+
+RETRY_AFTER_SECONDS = "1"
+
+
+@asynccontextmanager
+async def workload_slot(request: Request) -> AsyncIterator[None]:
+    """Take a slot without waiting, or answer 503 with Retry-After."""
+    slots: asyncio.Semaphore = request.app.state.workload_slots
+    if slots.locked():
+        raise HTTPException(
+            status_code=503,
+            detail="workload capacity in use; retry later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    async with slots:
+        yield
+
+
+@router.get("/cpu-intensive")
+async def cpu_intensive(
+    request: Request,
+    iterations: Annotated[int, Query(ge=1, le=workload.MAX_CPU_ITERATIONS)] = 200_000,
+) -> dict[str, object]:
+    """Chain SHA-256 ``iterations`` times."""
+    async with workload_slot(request):
+        result = await run_in_threadpool(workload.hash_chain, iterations)
+    return {"iterations": result.iterations, "digest": result.digest}
+
+
+@router.get("/memory-alloc")
+async def memory_alloc(
+    request: Request,
+    size_mb: Annotated[int, Query(ge=1, le=workload.MAX_ALLOCATION_MB)] = 16,
+) -> dict[str, object]:
+    """Allocate and touch ``size_mb`` MiB, then release it."""
+    async with workload_slot(request):
+        result = await run_in_threadpool(workload.allocate_and_touch, size_mb)
+    return {"allocated_mb": result.allocated_mb, "checksum": result.checksum}

@@ -1,0 +1,104 @@
+"""Every environment variable the service reads, with its default and its check.
+
+Datadog's own variable names are used where one exists (``DD_SERVICE``,
+``DD_ENV``, ``DD_TAGS``, ``DD_PROFILING_ENABLED``, ``DD_AGENT_HOST``,
+``DD_TRACE_AGENT_URL``) so that platform teams configure this service the way
+they configure every other Datadog-instrumented one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
+DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
+# Every profile and span carries team:<TEAM>; DD_TAGS may override it.
+TEAM = "{{ cookiecutter.team }}"
+
+# Datadog tag keys: start with a letter, then letters, digits and _ - . / :
+TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
+
+
+class ConfigurationError(Exception):
+    """Raised with one line naming the environment variable that is wrong."""
+
+
+def parse_dd_tags(raw: str) -> dict[str, str]:
+    """Parse ``DD_TAGS`` the way Datadog documents it: ``key:value`` pairs
+    separated by commas or spaces."""
+    tags: dict[str, str] = {}
+    for item in re.split(r"[,\s]+", raw.strip()):
+        if not item:
+            continue
+        key, separator, value = item.partition(":")
+        if not separator or not value or not TAG_KEY.fullmatch(key):
+            raise ValueError(f"{item!r} is not a key:value tag")
+        tags[key] = value
+    return tags
+
+
+class Settings(BaseSettings):
+    """The service's configuration, read once from the environment."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # Unified service tagging. The version is not here on purpose: it is baked
+    # into the image at build time (see build_info.py) and cannot be overridden.
+    dd_service: str = Field(default=DEFAULT_SERVICE, min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.\-/]*$")
+    dd_env: str = Field(default="development", min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.\-/]*$")
+    dd_tags: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    dd_git_repository_url: str = DEFAULT_REPOSITORY_URL
+
+    # Profiling and tracing switches.
+    dd_profiling_enabled: bool = True
+    dd_trace_enabled: bool = True
+    dd_agent_host: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
+    dd_trace_agent_url: str | None = None
+
+    # The HTTP server.
+    host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
+    port: int = Field(default={{ cookiecutter.http_port }}, ge=1, le=65535)
+    log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300)
+
+    # The workload endpoints that give profiles something to show.
+    workload_enabled: bool = True
+    workload_max_concurrency: int = Field(default=2, ge=1, le=64)
+
+    @field_validator("dd_tags", mode="before")
+    @classmethod
+    def _parse_tags(cls, value: object) -> object:
+        return parse_dd_tags(value) if isinstance(value, str) else value
+
+    @field_validator("dd_trace_agent_url")
+    @classmethod
+    def _check_agent_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "unix") or not (parts.netloc or parts.path):
+            raise ValueError("must be an http://, https:// or unix:// URL")
+        return value
+
+    @field_validator("dd_git_repository_url")
+    @classmethod
+    def _check_repository_url(cls, value: str) -> str:
+        if "@" in urlsplit(value).netloc and value.startswith("https://"):
+            raise ValueError("must not carry credentials")
+        return value
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line per variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}" for issue in error.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None

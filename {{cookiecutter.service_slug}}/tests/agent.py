@@ -1,0 +1,157 @@
+"""A real Datadog APM test agent (ddapm-test-agent) in a child process.
+
+It stands in for the Datadog Agent: the service uploads profiles and traces to
+it exactly as it would in production, and the tests read back what arrived.
+This file is plain Python (no template syntax) so the template's own tests can
+load it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
+from typing import Any
+
+PROFILE_INPUT_PATH = "/profiling/v1/input"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen[Any] | None = None) -> None:
+    """Poll ``url`` until it answers, the process dies, or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError as error:
+            last_error = error
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+@dataclass(frozen=True)
+class ProfileUpload:
+    """One profile upload as the agent received it."""
+
+    event: dict[str, Any]
+    attachments: dict[str, bytes]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """``tags_profiler`` split into a dict (``key:value``, comma-joined)."""
+        tags: dict[str, str] = {}
+        for item in self.event.get("tags_profiler", "").split(","):
+            key, _, value = item.partition(":")
+            if key:
+                tags[key] = value
+        return tags
+
+    @property
+    def endpoint_counts(self) -> dict[str, int]:
+        return dict(self.event.get("endpoint_counts") or {})
+
+
+def parse_profile_upload(content_type: str, body: bytes) -> ProfileUpload:
+    """Split a multipart profile upload into its event and attachments."""
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    event: dict[str, Any] = {}
+    attachments: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            continue
+        if name == "event":
+            event = json.loads(payload)
+        else:
+            attachments[part.get_filename() or name] = payload
+    return ProfileUpload(event=event, attachments=attachments)
+
+
+class TestAgent:
+    """``ddapm-test-agent`` on free loopback ports (its OTLP ports too, so
+    several can run side by side)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> TestAgent:
+        executable = shutil.which("ddapm-test-agent", path=os.path.dirname(sys.executable)) or shutil.which(
+            "ddapm-test-agent"
+        )
+        if executable is None:
+            raise RuntimeError("ddapm-test-agent is not installed in this environment")
+        command = [
+            executable,
+            f"--port={self.port}",
+            f"--otlp-http-port={free_port()}",
+            f"--otlp-grpc-port={free_port()}",
+        ]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_http(f"{self.url}/test/session/requests", timeout, self._process)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def clear(self) -> None:
+        with urllib.request.urlopen(f"{self.url}/test/session/clear", timeout=10):
+            pass
+
+    def requests(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/test/session/requests", timeout=10) as response:
+            received: list[dict[str, Any]] = json.load(response)
+            return received
+
+    def profiles(self) -> list[ProfileUpload]:
+        uploads = []
+        for request in self.requests():
+            if not request["url"].endswith(PROFILE_INPUT_PATH):
+                continue
+            headers = {key.lower(): value for key, value in request["headers"].items()}
+            uploads.append(parse_profile_upload(headers["content-type"], base64.b64decode(request["body"])))
+        return uploads
+
+    def wait_for_profiles(self, count: int = 1, timeout: float = 30.0) -> list[ProfileUpload]:
+        """Poll until at least ``count`` profiles arrived; fail with what did."""
+        deadline = time.monotonic() + timeout
+        uploads = self.profiles()
+        while len(uploads) < count and time.monotonic() < deadline:
+            time.sleep(0.25)
+            uploads = self.profiles()
+        if len(uploads) < count:
+            raise AssertionError(f"expected {count} profile upload(s) within {timeout}s, received {len(uploads)}")
+        return uploads

@@ -1,0 +1,94 @@
+"""Shared fixtures: a clean environment, the app in-process, a real test agent,
+the service as a real process, and provenance baked as an image build would."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.build_info import BUILD_INFO_FILE, BuildInfo, render_build_info
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import load_settings
+
+from .agent import TestAgent
+from .service import ISOLATED_NAMES, ISOLATED_PREFIXES, ServiceProcess
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+BAKED_SHA = "0123456789abcdef0123456789abcdef01234567"
+BAKED_VERSION = "1.4.2"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment() -> Iterator[None]:
+    """Each test starts from an environment without service or Datadog settings;
+    in-process apps neither trace nor profile (the process tests do)."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(ISOLATED_PREFIXES) or key in ISOLATED_NAMES:
+            del os.environ[key]
+    os.environ.update({"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"})
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., TestClient]]:
+    """Build the app from environment overrides and run its lifespan."""
+    clients: list[TestClient] = []
+
+    def build(**environment: str) -> TestClient:
+        os.environ.update(environment)
+        app: FastAPI = create_app(load_settings())
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture
+def test_agent(tmp_path: Path) -> Iterator[TestAgent]:
+    agent = TestAgent(tmp_path / "test-agent.log").start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture
+def baked_build() -> Iterator[BuildInfo]:
+    """Write the build-info file as the image build does, and remove it after."""
+    previous = BUILD_INFO_FILE.read_bytes() if BUILD_INFO_FILE.exists() else None
+    BUILD_INFO_FILE.write_text(render_build_info(BAKED_VERSION, BAKED_SHA), encoding="utf-8")
+    yield BuildInfo(version=BAKED_VERSION, git_commit_sha=BAKED_SHA)
+    if previous is None:
+        BUILD_INFO_FILE.unlink()
+    else:
+        BUILD_INFO_FILE.write_bytes(previous)
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start the service as a real process; every one is stopped afterwards."""
+    started: list[ServiceProcess] = []
+
+    def start(**environment: str) -> ServiceProcess:
+        service = ServiceProcess(PACKAGE, environment, tmp_path / f"service-{len(started)}.log")
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()

@@ -1,0 +1,83 @@
+"""The service as a real uvicorn process, started the way the image starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .agent import free_port, wait_for_http
+
+# Variables the service reads; the parent's values must not leak into a test.
+ISOLATED_PREFIXES = ("DD_", "WORKLOAD_")
+ISOLATED_NAMES = ("PORT", "HOST", "LOG_LEVEL", "SHUTDOWN_TIMEOUT_SECONDS")
+
+
+def isolated_environment(overrides: dict[str, str]) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(ISOLATED_PREFIXES) and key not in ISOLATED_NAMES
+    }
+    environment.update(overrides)
+    return environment
+
+
+class ServiceProcess:
+    """``python -m <package>`` on a free loopback port, logs to a file."""
+
+    def __init__(self, package: str, environment: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.environment = isolated_environment({"HOST": "127.0.0.1", "PORT": str(self.port), **environment})
+        self.command = [sys.executable, "-m", package]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServiceProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_http(f"{self.url}/healthz", timeout, self.process)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "service not started"
+        return self.process.pid
+
+    def send_sigterm(self) -> None:
+        assert self.process is not None, "service not started"
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.process is not None, "service not started"
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's high-water resident memory (VmHWM), from the kernel."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

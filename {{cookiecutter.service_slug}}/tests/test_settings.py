@@ -1,0 +1,73 @@
+"""Configuration from the environment: defaults, and one clear line when wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import ConfigurationError, load_settings, parse_dd_tags
+
+from .service import isolated_environment
+
+
+def test_defaults_name_the_service_after_its_slug() -> None:
+    settings = load_settings()
+    assert settings.dd_service == "{{ cookiecutter.service_slug }}"
+    assert settings.dd_env == "development"
+    assert settings.port == {{ cookiecutter.http_port }}
+    assert settings.workload_enabled is True
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", {}),
+        ("team:core,tier:gold", {"team": "core", "tier": "gold"}),
+        ("team:core tier:gold", {"team": "core", "tier": "gold"}),
+        ("url:https://x.example/a", {"url": "https://x.example/a"}),
+    ],
+)
+def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) -> None:
+    assert parse_dd_tags(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "70000"),
+        ("PORT", "http"),
+        ("DD_ENV", "Prod Env"),
+        ("DD_SERVICE", ""),
+        ("DD_TAGS", "novalue"),
+        ("DD_PROFILING_ENABLED", "perhaps"),
+        ("DD_TRACE_AGENT_URL", "ftp://agent:8126"),
+        ("WORKLOAD_MAX_CONCURRENCY", "0"),
+        ("LOG_LEVEL", "loud"),
+    ],
+)
+def test_bad_setting_fails_naming_the_variable(variable: str, value: str) -> None:
+    os.environ[variable] = value
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert variable in message, message
+    assert "\n" not in message
+
+
+def test_service_refuses_to_start_with_bad_configuration() -> None:
+    environment = isolated_environment({"DD_ENV": "Bad Env"})
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: invalid configuration: DD_ENV"), lines[0]
