@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The template's two everyday commands, needing only Python 3 and pip.
+
+    python3 dev.py demo   bake a service, run it beside a local Datadog test
+                          agent, and print what its profiles carried
+    python3 dev.py test   the template's whole test suite
+
+Both first make ``.venv`` here and install ``requirements-dev.txt`` into it
+(once; again when that file changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+REQUIREMENTS = ROOT / "requirements-dev.txt"
+STAMP = VENV / ".requirements.sha256"
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_environment() -> None:
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and venv_python().exists():
+        return
+    if not venv_python().exists():
+        print(f"creating {VENV.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    print("installing requirements-dev.txt", flush=True)
+    subprocess.run(
+        [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+        check=True,
+    )
+    STAMP.write_text(wanted + "\n")
+
+
+def tool_environment() -> dict[str, str]:
+    """The venv's tools (uv, ruff, ddapm-test-agent) first on PATH."""
+    environment = dict(os.environ)
+    environment["PATH"] = f"{VENV / 'bin'}{os.pathsep}{environment.get('PATH', '')}"
+    environment["VIRTUAL_ENV"] = str(VENV)
+    return environment
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    ensure_environment()
+    python = str(venv_python())
+    if argv[0] == "demo":
+        command = [python, str(ROOT / "scripts" / "demo.py"), *argv[1:]]
+    else:
+        command = [python, "-m", "pytest", *argv[1:]]
+    return subprocess.run(command, cwd=ROOT, env=tool_environment(), check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

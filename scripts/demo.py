@@ -1,0 +1,147 @@
+"""The whole idea in one run, with no Datadog account.
+
+Bakes a service with the default answers, stamps it with this checkout's
+commit as an image build would, starts ddapm-test-agent as the stand-in for the
+Datadog Agent, runs the service, drives its workload endpoints, stops it with
+SIGTERM (which flushes the last profile), and prints what the agent received.
+
+Run it through ``python3 dev.py demo`` (which installs what it needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.generated_support import load_agent_support  # noqa: E402
+DEMO_VERSION = "0.1.0-demo"
+UPLOAD_INTERVAL_SECONDS = "2"
+ROUNDS = 5
+
+
+def template_commit() -> str:
+    """This checkout's commit, standing in for the CI build's GIT_SHA."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "0" * 40
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run_quietly(command: list[str], cwd: Path) -> None:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit(f"demo: {' '.join(command)} failed:\n{result.stderr[-4000:]}")
+
+
+def drive(base_url: str) -> int:
+    requests = 0
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for _ in range(ROUNDS):
+            for path, params in (
+                ("/", {}),
+                ("/cpu-intensive", {"iterations": 300_000}),
+                ("/memory-alloc", {"size_mb": 16}),
+            ):
+                response = client.get(path, params=params)
+                response.raise_for_status()
+                requests += 1
+    return requests
+
+
+def report(uploads: list[object], requests: int) -> None:
+    first = uploads[0]
+    tags = first.tags  # type: ignore[attr-defined]
+    endpoints: dict[str, int] = {}
+    for upload in uploads:
+        for endpoint, count in upload.endpoint_counts.items():  # type: ignore[attr-defined]
+            endpoints[endpoint] = endpoints.get(endpoint, 0) + count
+    print()
+    print(f"The test agent received {len(uploads)} profile uploads for {requests} requests. Each one carried:")
+    for key in ("service", "env", "version", "git.commit.sha", "git.repository_url", "team"):
+        print(f"  {key:<20} {tags.get(key, '(missing)')}")
+    print(f"  {'profile types':<20} {tags.get('profiler_config', '(missing)')}")
+    print("Endpoints seen by the profiler (requests counted per endpoint):")
+    for endpoint, count in sorted(endpoints.items()):
+        print(f"  {endpoint:<20} {count}")
+    print()
+    print("In Datadog, the same tags let the profile comparison view point a regression at its commit.")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the baked service (its path is printed)")
+    arguments = parser.parse_args()
+    uv = shutil.which("uv") or sys.exit("demo: uv is not installed; run it through `python3 dev.py demo`")
+    agent_support = load_agent_support()
+    workdir = Path(tempfile.mkdtemp(prefix="profiling-demo-"))
+    agent = None
+    service = None
+    try:
+        step("baking a service with the default answers")
+        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
+        package = project.joinpath("src").iterdir().__next__().name
+        step(f"installing its locked dependencies with uv ({project.name})")
+        run_quietly([uv, "sync", "--locked", "--quiet"], cwd=project)
+        commit = template_commit()
+        step(f"stamping the build: version {DEMO_VERSION}, commit {commit}")
+        python = str(project / ".venv" / "bin" / "python")
+        run_quietly([python, "-m", f"{package}.build_info", DEMO_VERSION, commit], cwd=project)
+
+        step("starting ddapm-test-agent (the stand-in for the Datadog Agent)")
+        agent = agent_support.TestAgent(workdir / "test-agent.log").start()
+        port = agent_support.free_port()
+        environment = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "DD_TRACE_AGENT_URL": agent.url,
+            "DD_PROFILING_UPLOAD_INTERVAL": UPLOAD_INTERVAL_SECONDS,
+            "DD_ENV": "demo",
+        }
+        environment.pop("VIRTUAL_ENV", None)
+        step(f"starting the service on http://127.0.0.1:{port}")
+        with (workdir / "service.log").open("wb") as log:
+            service = subprocess.Popen([python, "-m", package], env=environment, stdout=log, stderr=log)
+        agent_support.wait_for_http(f"http://127.0.0.1:{port}/healthz", 60, service)
+
+        step(f"driving /, /cpu-intensive and /memory-alloc ({ROUNDS} rounds)")
+        requests = drive(f"http://127.0.0.1:{port}")
+        time.sleep(float(UPLOAD_INTERVAL_SECONDS))
+        step("stopping the service with SIGTERM (drain, then flush the last profile)")
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=60)
+        uploads = agent.wait_for_profiles(count=1, timeout=30)
+        report(uploads, requests)
+        if arguments.keep:
+            print(f"baked service kept in {project}")
+        return 0
+    finally:
+        if service is not None and service.poll() is None:
+            service.kill()
+        if agent is not None:
+            agent.stop()
+        if not arguments.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
