@@ -7,16 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import docker_support
+from .generated_support import load_agent_support
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 SERVICE_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.service_slug}}"
 DEFAULT_SLUG = "orders-service"
 DEFAULT_PACKAGE = "orders_service"
+DEFAULT_PYTHON_VERSION = "3.13"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,3 +78,45 @@ def default_project(cookies_session: Any) -> Iterator[Path]:
     result = cookies_session.bake()
     assert result.exception is None, result.exception
     yield Path(result.project_path)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """A reachable Docker engine; a skip with the reason otherwise, or a
+    failure when REQUIRE_DOCKER=1 (CI sets it, so the lane can't vanish)."""
+    reason = docker_support.engine_unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("REQUIRE_DOCKER") == "1":
+        pytest.fail(f"REQUIRE_DOCKER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_engine: None) -> str:
+    """The official python slim image if it can be had, else a stand-in built
+    from Debian packages (no image registry is reachable here)."""
+    return docker_support.base_image_for(DEFAULT_PYTHON_VERSION)
+
+
+@pytest.fixture
+def test_agent(tmp_path: Path) -> Iterator[Any]:
+    """A real ddapm-test-agent on free loopback ports."""
+    agent = load_agent_support().TestAgent(tmp_path / "test-agent.log").start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture
+def start_container() -> Iterator[Callable[..., docker_support.Container]]:
+    """Run containers; every one is removed afterwards, its logs kept on failure."""
+    started: list[docker_support.Container] = []
+
+    def start(image: str, environment: dict[str, str], extra: list[str] | None = None) -> docker_support.Container:
+        container = docker_support.Container(image, environment, extra)
+        started.append(container)
+        return container
+
+    yield start
+    for container in started:
+        container.remove()

@@ -1,0 +1,162 @@
+"""A real Docker engine for the container tests: availability, a base image
+that works offline, builds, and containers that clean up after themselves."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# The official images this template's Dockerfile defaults to are Debian trixie based.
+DEBIAN_SUITE = "trixie"
+STANDIN_IMAGE = f"profiling-template-standin/python:{DEBIAN_SUITE}"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+class DockerError(RuntimeError):
+    pass
+
+
+def docker(*arguments: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise DockerError(
+            f"docker {' '.join(arguments)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def engine_unavailable_reason() -> str | None:
+    """None when a Docker engine answers, else one line saying why not."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    try:
+        result = docker("info", "--format", "{{.ServerVersion}}", timeout=20, check=False)
+    except subprocess.TimeoutExpired:
+        return "docker info timed out: no engine answering"
+    if result.returncode != 0:
+        return f"no Docker engine reachable: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'docker info failed'}"
+    return None
+
+
+def image_exists(name: str) -> bool:
+    return docker("image", "inspect", name, check=False, timeout=30).returncode == 0
+
+
+def official_base_image(python_version: str) -> str:
+    return f"python:{python_version}-slim-{DEBIAN_SUITE}"
+
+
+def build_standin_base() -> str:
+    """A base with the official slim image's Debian release and its python3,
+    made from Debian packages, trusting the host's CAs (TLS-inspecting proxies).
+    Tagged with a name of its own, never an official image's."""
+    if image_exists(STANDIN_IMAGE):
+        return STANDIN_IMAGE
+    if shutil.which("debootstrap") is None:
+        raise DockerError("the official base image cannot be pulled and debootstrap is not installed to build a stand-in")
+    with tempfile.TemporaryDirectory(prefix="standin-rootfs-") as rootfs:
+        subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                DEBIAN_SUITE,
+                rootfs,
+                DEBIAN_MIRROR,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+        if HOST_CA_BUNDLE.exists():
+            shutil.copyfile(HOST_CA_BUNDLE, Path(rootfs) / "etc/ssl/certs/ca-certificates.crt")
+        tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            [
+                "docker",
+                "import",
+                "-c",
+                "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+                "-c",
+                'LABEL org.opencontainers.image.description="stand-in base for offline tests"',
+                "-",
+                STANDIN_IMAGE,
+            ],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        tar.wait()
+        if imported.returncode != 0:
+            raise DockerError(f"docker import failed: {imported.stderr}")
+    return STANDIN_IMAGE
+
+
+def base_image_for(python_version: str) -> str:
+    """The official base when it is present or can be pulled; else the stand-in."""
+    official = official_base_image(python_version)
+    if image_exists(official):
+        return official
+    if docker("pull", official, timeout=300, check=False).returncode == 0:
+        return official
+    return build_standin_base()
+
+
+def build_image(context: Path, tag: str, build_args: dict[str, str], timeout: float = 900) -> None:
+    arguments = ["build", "--network", "host", "-t", tag]
+    for name, value in build_args.items():
+        arguments.append(f"--build-arg={name}={value}")
+    docker(*arguments, str(context), timeout=timeout)
+
+
+def image_labels(image: str) -> dict[str, str]:
+    result = docker("image", "inspect", "--format", "{{json .Config.Labels}}", image)
+    labels: dict[str, str] = json.loads(result.stdout) or {}
+    return labels
+
+
+class Container:
+    """A detached container on the host network (test traffic stays on loopback)."""
+
+    def __init__(self, image: str, environment: dict[str, str], extra: list[str] | None = None) -> None:
+        arguments = ["run", "-d", "--network", "host"]
+        for name, value in environment.items():
+            arguments += ["-e", f"{name}={value}"]
+        arguments += [*(extra or []), image]
+        self.id = docker(*arguments).stdout.strip()
+
+    def inspect(self) -> dict[str, Any]:
+        state: list[dict[str, Any]] = json.loads(docker("inspect", self.id).stdout)
+        return state[0]
+
+    def logs(self) -> str:
+        result = docker("logs", self.id, check=False)
+        return result.stdout + result.stderr
+
+    def exec(self, *command: str) -> str:
+        return docker("exec", self.id, *command).stdout
+
+    def stop(self, timeout_seconds: int) -> None:
+        docker("stop", "-t", str(timeout_seconds), self.id, timeout=timeout_seconds + 60)
+
+    def wait_for_health(self, status: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        current = ""
+        while time.monotonic() < deadline:
+            current = self.inspect()["State"].get("Health", {}).get("Status", "")
+            if current == status:
+                return current
+            time.sleep(1)
+        return current
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.id, check=False)

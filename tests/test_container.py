@@ -1,0 +1,170 @@
+"""The generated image, built and run on a real Docker engine: provenance baked
+from build args reaches labels, /version and every profile; the container runs
+read-only as non-root, turns healthy, and stops gracefully with a final profile."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from . import docker_support
+from .conftest import DEFAULT_SLUG
+from .docker_support import Container
+from .generated_support import load_agent_support
+
+GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
+VERSION = "1.2.3"
+IMAGE = f"profiling-template-test/{DEFAULT_SLUG}"
+STOP_TIMEOUT_SECONDS = 30
+GRACEFUL_EXIT_CODES = {0, 143}  # 143: uvicorn re-raised SIGTERM; 0: PID 1 ignores that default action
+
+free_port = load_agent_support().free_port
+
+
+@pytest.fixture(scope="module")
+def stamped_image(base_image: str, default_project: Path) -> Iterator[str]:
+    tag = f"{IMAGE}:{VERSION}"
+    docker_support.build_image(
+        default_project,
+        tag,
+        {"BASE_IMAGE": base_image, "GIT_SHA": GIT_SHA, "VERSION": VERSION, "BUILD_DATE": "2026-01-02T03:04:05Z"},
+    )
+    yield tag
+    docker_support.docker("rmi", "-f", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def unstamped_image(base_image: str, default_project: Path) -> Iterator[str]:
+    tag = f"{IMAGE}:unstamped"
+    docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image})
+    yield tag
+    docker_support.docker("rmi", "-f", tag, check=False)
+
+
+def serve(
+    start_container: Callable[..., Container], image: str, environment: dict[str, str], **kwargs: Any
+) -> tuple[Container, str]:
+    port = free_port()
+    container = start_container(image, {"PORT": str(port), **environment}, **kwargs)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return container, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    pytest.fail(f"container never answered /healthz:\n{container.logs()}")
+
+
+def drive(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for _ in range(3):
+            for path, params in (("/", {}), ("/cpu-intensive", {"iterations": 200_000}), ("/memory-alloc", {"size_mb": 8})):
+                assert client.get(path, params=params).status_code == 200
+
+
+def test_image_labels_carry_the_baked_sha_and_version(stamped_image: str) -> None:
+    labels = docker_support.image_labels(stamped_image)
+    expected = {
+        "org.opencontainers.image.revision": GIT_SHA,
+        "org.opencontainers.image.version": VERSION,
+        "org.opencontainers.image.created": "2026-01-02T03:04:05Z",
+        "org.opencontainers.image.source": f"https://github.com/example/{DEFAULT_SLUG}",
+        "com.datadoghq.tags.service": DEFAULT_SLUG,
+        "com.datadoghq.tags.version": VERSION,
+    }
+    received = {key: labels.get(key) for key in expected}
+    assert received == expected
+
+
+def test_container_runs_read_only_as_non_root_reports_its_build_and_turns_healthy(
+    stamped_image: str, start_container: Callable[..., Container]
+) -> None:
+    container, url = serve(
+        start_container,
+        stamped_image,
+        {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"},
+        extra=["--read-only", "--tmpfs", "/tmp"],
+    )
+    version = httpx.get(f"{url}/version", timeout=5).json()
+    assert (version["version"], version["git_commit_sha"]) == (VERSION, GIT_SHA)
+    assert container.exec("python", "-c", "import os; print(os.getuid())").strip() == "10001"
+    health = container.wait_for_health("healthy", timeout=60)
+    assert health == "healthy", f"HEALTHCHECK status {health!r}:\n{container.logs()}"
+
+
+def test_profiles_from_the_container_carry_the_baked_provenance(
+    stamped_image: str, start_container: Callable[..., Container], test_agent: Any
+) -> None:
+    container, url = serve(
+        start_container,
+        stamped_image,
+        {
+            "DD_TRACE_AGENT_URL": test_agent.url,
+            "DD_PROFILING_UPLOAD_INTERVAL": "1",
+            "DD_ENV": "staging",
+            "DD_VERSION": "a-runtime-override",
+        },
+    )
+    drive(url)
+    uploads = test_agent.wait_for_profiles(count=2)
+    expected = {"service": DEFAULT_SLUG, "env": "staging", "version": VERSION, "git.commit.sha": GIT_SHA}
+    for upload in uploads:
+        received = {key: upload.tags.get(key) for key in expected}
+        assert received == expected, f"profile tags: expected {expected}, received {received}"
+    assert "ignoring DD_VERSION=a-runtime-override" in container.logs()
+
+
+def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(
+    stamped_image: str, start_container: Callable[..., Container], test_agent: Any
+) -> None:
+    in_flight = 4
+    # A long upload interval: what arrives after the stop is the final flush.
+    container, url = serve(
+        start_container,
+        stamped_image,
+        {
+            "DD_TRACE_AGENT_URL": test_agent.url,
+            "DD_PROFILING_UPLOAD_INTERVAL": "60",
+            "WORKLOAD_MAX_CONCURRENCY": str(in_flight),
+        },
+    )
+    test_agent.clear()
+
+    def slow_request(_: int) -> int:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            return client.get("/cpu-intensive", params={"iterations": 1_500_000}).status_code
+
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        futures = [pool.submit(slow_request, index) for index in range(in_flight)]
+        time.sleep(0.5)
+        started = time.monotonic()
+        container.stop(STOP_TIMEOUT_SECONDS)
+        stopped_after = time.monotonic() - started
+        statuses = [future.result(timeout=60) for future in futures]
+
+    state = container.inspect()["State"]
+    assert statuses == [200] * in_flight, f"in-flight requests answered {statuses}\n{container.logs()}"
+    assert state["ExitCode"] in GRACEFUL_EXIT_CODES, f"exit code {state['ExitCode']}:\n{container.logs()}"
+    assert stopped_after < STOP_TIMEOUT_SECONDS, "docker stop had to wait for the kill timeout"
+    uploads = test_agent.wait_for_profiles(count=1, timeout=15)
+    drained = sum(upload.endpoint_counts.get("GET /cpu-intensive", 0) for upload in uploads)
+    assert drained == in_flight, f"the final profile counted {drained} of {in_flight} drained requests"
+
+
+def test_image_built_without_build_args_reports_dev_and_unknown(
+    unstamped_image: str, start_container: Callable[..., Container]
+) -> None:
+    container, url = serve(start_container, unstamped_image, {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"})
+    version = httpx.get(f"{url}/version", timeout=5).json()
+    assert (version["version"], version["git_commit_sha"]) == ("dev", "unknown")
+    assert "no build info baked in" in container.logs()
+    labels = docker_support.image_labels(unstamped_image)
+    assert labels["org.opencontainers.image.revision"] == "unknown"
