@@ -26,6 +26,7 @@ from cookiecutter.main import cookiecutter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.generated_support import load_agent_support  # noqa: E402
+
 DEMO_VERSION = "0.1.0-demo"
 UPLOAD_INTERVAL_SECONDS = "2"
 ROUNDS = 5

@@ -24,11 +24,16 @@ class DockerError(RuntimeError):
 
 
 def docker(*arguments: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)
+    result = subprocess.run(
+        ["docker", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and result.returncode != 0:
-        raise DockerError(
-            f"docker {' '.join(arguments)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        raise DockerError(f"docker {' '.join(arguments)} exited {result.returncode}:\n{output}")
     return result
 
 
@@ -41,7 +46,8 @@ def engine_unavailable_reason() -> str | None:
     except subprocess.TimeoutExpired:
         return "docker info timed out: no engine answering"
     if result.returncode != 0:
-        return f"no Docker engine reachable: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'docker info failed'}"
+        last_line = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "docker info failed"
+        return f"no Docker engine reachable: {last_line}"
     return None
 
 
@@ -60,7 +66,9 @@ def build_standin_base() -> str:
     if image_exists(STANDIN_IMAGE):
         return STANDIN_IMAGE
     if shutil.which("debootstrap") is None:
-        raise DockerError("the official base image cannot be pulled and debootstrap is not installed to build a stand-in")
+        raise DockerError(
+            "the official base image cannot be pulled and debootstrap is not installed to build a stand-in"
+        )
     with tempfile.TemporaryDirectory(prefix="standin-rootfs-") as rootfs:
         subprocess.run(
             [

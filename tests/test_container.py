@@ -22,7 +22,10 @@ GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
 VERSION = "1.2.3"
 IMAGE = f"profiling-template-test/{DEFAULT_SLUG}"
 STOP_TIMEOUT_SECONDS = 30
-GRACEFUL_EXIT_CODES = {0, 143}  # 143: uvicorn re-raised SIGTERM; 0: PID 1 ignores that default action
+GRACEFUL_EXIT_CODES = {
+    0,
+    143,
+}  # 143: uvicorn re-raised SIGTERM; 0: PID 1 ignores that default action
 
 free_port = load_agent_support().free_port
 
@@ -33,7 +36,12 @@ def stamped_image(base_image: str, default_project: Path) -> Iterator[str]:
     docker_support.build_image(
         default_project,
         tag,
-        {"BASE_IMAGE": base_image, "GIT_SHA": GIT_SHA, "VERSION": VERSION, "BUILD_DATE": "2026-01-02T03:04:05Z"},
+        {
+            "BASE_IMAGE": base_image,
+            "GIT_SHA": GIT_SHA,
+            "VERSION": VERSION,
+            "BUILD_DATE": "2026-01-02T03:04:05Z",
+        },
     )
     yield tag
     docker_support.docker("rmi", "-f", tag, check=False)
@@ -48,7 +56,10 @@ def unstamped_image(base_image: str, default_project: Path) -> Iterator[str]:
 
 
 def serve(
-    start_container: Callable[..., Container], image: str, environment: dict[str, str], **kwargs: Any
+    start_container: Callable[..., Container],
+    image: str,
+    environment: dict[str, str],
+    **kwargs: Any,
 ) -> tuple[Container, str]:
     port = free_port()
     container = start_container(image, {"PORT": str(port), **environment}, **kwargs)
@@ -66,7 +77,11 @@ def serve(
 def drive(url: str) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         for _ in range(3):
-            for path, params in (("/", {}), ("/cpu-intensive", {"iterations": 200_000}), ("/memory-alloc", {"size_mb": 8})):
+            for path, params in (
+                ("/", {}),
+                ("/cpu-intensive", {"iterations": 200_000}),
+                ("/memory-alloc", {"size_mb": 8}),
+            ):
                 assert client.get(path, params=params).status_code == 200
 
 
@@ -115,7 +130,12 @@ def test_profiles_from_the_container_carry_the_baked_provenance(
     )
     drive(url)
     uploads = test_agent.wait_for_profiles(count=2)
-    expected = {"service": DEFAULT_SLUG, "env": "staging", "version": VERSION, "git.commit.sha": GIT_SHA}
+    expected = {
+        "service": DEFAULT_SLUG,
+        "env": "staging",
+        "version": VERSION,
+        "git.commit.sha": GIT_SHA,
+    }
     for upload in uploads:
         received = {key: upload.tags.get(key) for key in expected}
         assert received == expected, f"profile tags: expected {expected}, received {received}"
@@ -162,7 +182,11 @@ def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(
 def test_image_built_without_build_args_reports_dev_and_unknown(
     unstamped_image: str, start_container: Callable[..., Container]
 ) -> None:
-    container, url = serve(start_container, unstamped_image, {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"})
+    container, url = serve(
+        start_container,
+        unstamped_image,
+        {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"},
+    )
     version = httpx.get(f"{url}/version", timeout=5).json()
     assert (version["version"], version["git_commit_sha"]) == ("dev", "unknown")
     assert "no build info baked in" in container.logs()

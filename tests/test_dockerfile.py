@@ -26,7 +26,9 @@ def test_provenance_args_come_after_the_dependency_layer(default_project: Path) 
     assert dependency_layer < first_provenance_arg, "a new commit would rebuild the dependency layer"
 
 
-def test_base_image_is_an_argument_and_nothing_needs_a_frontend_image(default_project: Path) -> None:
+def test_base_image_is_an_argument_and_nothing_needs_a_frontend_image(
+    default_project: Path,
+) -> None:
     text = (default_project / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=python:3\.13-slim-trixie$", text, re.MULTILINE)
     assert "# syntax=" not in text
@@ -46,6 +48,14 @@ def test_no_secret_is_baked_into_a_layer(default_project: Path) -> None:
         assert secret not in text
 
 
-def test_dockerignore_keeps_git_environments_caches_and_baked_files_out(default_project: Path) -> None:
+def test_dockerignore_keeps_git_environments_caches_and_baked_files_out(
+    default_project: Path,
+) -> None:
     ignored = set((default_project / ".dockerignore").read_text().splitlines())
-    assert {".git", ".venv", "**/__pycache__", ".env", "src/*/_build_info.json"} <= ignored
+    assert {
+        ".git",
+        ".venv",
+        "**/__pycache__",
+        ".env",
+        "src/*/_build_info.json",
+    } <= ignored

@@ -13,7 +13,12 @@ from .conftest import run, uv
 VARIANTS = [
     pytest.param({}, id="defaults"),
     pytest.param(
-        {"service_name": "Ledger Sync", "http_port": "9090", "team": "finance", "repository_url": ""},
+        {
+            "service_name": "Ledger Sync",
+            "http_port": "9090",
+            "team": "finance",
+            "repository_url": "",
+        },
         id="other-name-port-team-no-repo",
     ),
 ]
@@ -27,5 +32,9 @@ def test_generated_project_passes_its_own_lint_types_and_tests(cookies: Any, ans
     run([uv(), "sync", "--locked"], cwd=project)
     run([uv(), "run", "--locked", "ruff", "check", "."], cwd=project)
     run([uv(), "run", "--locked", "mypy"], cwd=project)
-    outcome = run([uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, timeout=900)
+    outcome = run(
+        [uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        timeout=900,
+    )
     assert " passed" in outcome.stdout and " failed" not in outcome.stdout, outcome.stdout[-3000:]

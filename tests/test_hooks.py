@@ -26,9 +26,24 @@ INVALID_ANSWERS = [
     pytest.param("http_port", "0", "1 to 65535", id="port-zero"),
     pytest.param("http_port", "65536", "1 to 65535", id="port-too-high"),
     pytest.param("http_port", "http", "1 to 65535", id="port-not-a-number"),
-    pytest.param("repository_url", "github.com/acme/x", "https://host/owner/repo", id="repo-no-scheme"),
-    pytest.param("repository_url", "https://user:token@github.com/acme/x", "credentials", id="repo-credentials"),
-    pytest.param("docker_image", "Registry/Orders:latest", "Docker image name", id="image-with-tag"),
+    pytest.param(
+        "repository_url",
+        "github.com/acme/x",
+        "https://host/owner/repo",
+        id="repo-no-scheme",
+    ),
+    pytest.param(
+        "repository_url",
+        "https://user:token@github.com/acme/x",
+        "credentials",
+        id="repo-credentials",
+    ),
+    pytest.param(
+        "docker_image",
+        "Registry/Orders:latest",
+        "Docker image name",
+        id="image-with-tag",
+    ),
     pytest.param("team", "Team A", "team:<value>", id="team-not-a-tag"),
     pytest.param("description", "two\nlines", "single line", id="description-multiline"),
 ]
@@ -85,7 +100,10 @@ def test_valid_answers_pass_the_hook(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [pytest.param("python_version", "3.10", id="python-unsupported"), pytest.param("datadog_site", "x.io", id="site")],
+    [
+        pytest.param("python_version", "3.10", id="python-unsupported"),
+        pytest.param("datadog_site", "x.io", id="site"),
+    ],
 )
 def test_choice_outside_its_list_is_refused_and_leaves_nothing(tmp_path: Path, field: str, value: str) -> None:
     # Cookiecutter checks choice fields itself, before the hook runs; its last

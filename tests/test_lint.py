@@ -1,0 +1,10 @@
+"""The template's own Python is held to the standard it sets for services."""
+
+from __future__ import annotations
+
+from .conftest import TEMPLATE_DIR, run, tool
+
+
+def test_template_code_is_ruff_clean() -> None:
+    run([tool("ruff"), "check", "--no-cache", "."], cwd=TEMPLATE_DIR)
+    run([tool("ruff"), "format", "--check", "--no-cache", "."], cwd=TEMPLATE_DIR)
