@@ -33,7 +33,12 @@ def test_version_reports_identity_and_nothing_secret(make_client: Callable[..., 
         "version": "dev",
         "git_commit_sha": "unknown",
         "git_repository_url": "{{ cookiecutter.repository_url }}",
-        "profiling_enabled": False,
+        "profiling": {
+            "enabled": False,
+            "profiles": [],
+            "heap_sample_bytes": body["profiling"]["heap_sample_bytes"],
+            "source": "environment",
+        },
     }
     assert "secret-api-key" not in client.get("/version").text
 

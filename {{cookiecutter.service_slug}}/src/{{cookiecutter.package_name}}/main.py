@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from .build_info import BuildInfo, load_build_info
 from .observability import Observability
+from .profiling_control import ControlFileWatcher, ProfileSet
 from .routes import health, meta, workload
 from .settings import Settings, load_settings
 
@@ -24,9 +26,21 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
     observability = Observability(settings, build)
     observability.init()
 
+    async def apply_in_thread(profile_set: ProfileSet) -> None:
+        # Stopping flushes a profile (an upload): keep it off the event loop.
+        await asyncio.to_thread(observability.apply, profile_set)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        observability.start()
+        watcher = None
+        if settings.profiling_control_file is not None:
+            baseline = observability.baseline_profile_set()
+            watcher = ControlFileWatcher(
+                settings.profiling_control_file, baseline, apply_in_thread, settings.profiling_control_poll_seconds
+            )
+            watcher.in_force = watcher.desired() or baseline
+        observability.start(watcher.in_force if watcher else None)
+        polling = asyncio.create_task(watcher.run()) if watcher else None
         app.state.ready = True
         try:
             yield
@@ -34,6 +48,10 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
             # 4. Graceful shutdown: uvicorn has drained requests by now; the
             #    final upload blocks, so it runs off the event loop.
             app.state.ready = False
+            if polling is not None:
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await polling
             await asyncio.to_thread(observability.stop)
 
     # 3. Routes.

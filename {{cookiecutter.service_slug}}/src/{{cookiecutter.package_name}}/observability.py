@@ -22,10 +22,11 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .build_info import BuildInfo
+from .profiling_control import ProfileSet
 from .settings import TEAM, Settings
 
 if TYPE_CHECKING:
@@ -137,7 +138,11 @@ class Observability:
         self.settings = settings
         self.build = build
         self.identity = resolve_identity(settings, build)
+        self.profile_set = ProfileSet(enabled=False, profiles=frozenset(), heap_sample_bytes=0)
         self._profiler: Profiler | None = None
+        # The control-file watcher applies changes from a worker thread while
+        # shutdown may be stopping: one change at a time.
+        self._lock = threading.Lock()
 
     @property
     def profiling_active(self) -> bool:
@@ -159,39 +164,85 @@ class Observability:
 
             ddtrace.patch(fastapi=True)
 
-    def start(self) -> None:
-        """Start the continuous profiler (when enabled) and log the identity."""
+    def baseline_profile_set(self) -> ProfileSet:
+        """The profile set the environment asks for (``DD_PROFILING_*``, as ddtrace read it)."""
+        from ddtrace.internal.settings.profiling import config as profiling_config
+
+        enabled_types = {
+            "cpu": profiling_config.stack.enabled,
+            "memory": profiling_config.memory.enabled,
+            "lock": profiling_config.lock.enabled,
+            "exception": profiling_config.exception.enabled,
+        }
+        return ProfileSet(
+            enabled=self.settings.dd_profiling_enabled,
+            profiles=frozenset(name for name, enabled in enabled_types.items() if enabled),
+            heap_sample_bytes=profiling_config.heap.sample_size,
+        )
+
+    def start(self, profile_set: ProfileSet | None = None) -> None:
+        """Log the identity and start the profiler with ``profile_set`` (default:
+        the environment's)."""
         identity = self.identity
         logger.info(
-            "observability started: service=%s env=%s version=%s git.commit.sha=%s profiling=%s tracing=%s",
+            "observability started: service=%s env=%s version=%s git.commit.sha=%s tracing=%s",
             identity.service,
             identity.env,
             identity.version,
             identity.git_commit_sha,
-            "on" if self.settings.dd_profiling_enabled else "off",
             "on" if self.settings.dd_trace_enabled else "off",
         )
-        if not self.settings.dd_profiling_enabled:
-            return
-        with _keeping_signal_handlers():
-            from ddtrace.profiling.profiler import Profiler
+        self.apply(profile_set or self.baseline_profile_set())
 
-            profiler = Profiler(
-                service=identity.service,
-                env=identity.env,
-                version=identity.version,
-                tags=identity.profiler_tags(),
-            )
-            profiler.start()
-        self._profiler = profiler
+    def apply(self, profile_set: ProfileSet) -> None:
+        """Make the profiler run ``profile_set``: flush and stop the current one,
+        then start a new one. Blocks for the flush: call it off the event loop
+        once serving."""
+        from ddtrace.internal.settings.profiling import config as profiling_config
+        from ddtrace.internal.settings.profiling import exception_is_available
+        from ddtrace.profiling.profiler import Profiler
 
-    def stop(self) -> None:
-        """Flush the last profile and pending spans. Blocks for the upload, so
-        call it after requests have drained (and off the event loop)."""
+        if "exception" in profile_set.profiles and not exception_is_available:
+            logger.warning("exception profiling needs Python 3.12+; running without it")
+            profile_set = replace(profile_set, profiles=profile_set.profiles - {"exception"})
+        with self._lock:
+            self._stop_profiler()
+            if profile_set.enabled:
+                # ddtrace reads the collector switches from its config object
+                # (they also name the set in each profile's profiler_config tag),
+                # and the heap sample size when the memory collector starts.
+                profiling_config.stack.enabled = "cpu" in profile_set.profiles
+                profiling_config.memory.enabled = "memory" in profile_set.profiles
+                profiling_config.lock.enabled = "lock" in profile_set.profiles
+                profiling_config.exception.enabled = "exception" in profile_set.profiles
+                profiling_config.heap.sample_size = profile_set.heap_sample_bytes
+                with _keeping_signal_handlers():
+                    profiler = Profiler(
+                        service=self.identity.service,
+                        env=self.identity.env,
+                        version=self.identity.version,
+                        tags=self.identity.profiler_tags(),
+                        _stack_collector_enabled="cpu" in profile_set.profiles,
+                        _memory_collector_enabled="memory" in profile_set.profiles,
+                        _lock_collector_enabled="lock" in profile_set.profiles,
+                        _exception_profiling_enabled="exception" in profile_set.profiles,
+                    )
+                    profiler.start()
+                self._profiler = profiler
+            self.profile_set = profile_set
+        logger.info("%s", profile_set.describe())
+
+    def _stop_profiler(self) -> None:
         profiler, self._profiler = self._profiler, None
         if profiler is not None:
             profiler.stop(flush=True)
             logger.info("profiler stopped; final profile flushed")
+
+    def stop(self) -> None:
+        """Flush the last profile and pending spans. Blocks for the upload, so
+        call it after requests have drained (and off the event loop)."""
+        with self._lock:
+            self._stop_profiler()
         if self.settings.dd_trace_enabled:
             from ddtrace.trace import tracer
 

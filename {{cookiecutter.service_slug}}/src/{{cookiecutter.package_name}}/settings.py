@@ -9,6 +9,7 @@ they configure every other Datadog-instrumented one.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     # Profiling and tracing switches.
     dd_profiling_enabled: bool = True
     dd_trace_enabled: bool = True
+    # Runtime switch: a JSON file (a mounted ConfigMap) polled for changes; see
+    # profiling_control.py. Unset means the environment alone decides.
+    profiling_control_file: Path | None = None
+    profiling_control_poll_seconds: float = Field(default=5.0, gt=0, le=300)
     dd_agent_host: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
     dd_trace_agent_url: str | None = None
 

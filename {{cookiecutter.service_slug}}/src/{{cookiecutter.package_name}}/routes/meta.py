@@ -1,4 +1,5 @@
-"""What is running: the identity every profile carries. Nothing secret."""
+"""What is running: the identity every profile carries and the profiling state
+in force. Read-only; nothing secret."""
 
 from __future__ import annotations
 
@@ -8,24 +9,37 @@ from pydantic import BaseModel
 router = APIRouter(tags=["meta"])
 
 
+class ProfilingState(BaseModel):
+    enabled: bool
+    profiles: list[str]
+    heap_sample_bytes: int
+    source: str
+
+
 class VersionInfo(BaseModel):
     service: str
     env: str
     version: str
     git_commit_sha: str
     git_repository_url: str
-    profiling_enabled: bool
+    profiling: ProfilingState
 
 
 @router.get("/version")
 async def version(request: Request) -> VersionInfo:
     observability = request.app.state.observability
     identity = observability.identity
+    profile_set = observability.profile_set
     return VersionInfo(
         service=identity.service,
         env=identity.env,
         version=identity.version,
         git_commit_sha=identity.git_commit_sha,
         git_repository_url=identity.git_repository_url,
-        profiling_enabled=observability.profiling_active,
+        profiling=ProfilingState(
+            enabled=observability.profiling_active,
+            profiles=sorted(profile_set.profiles) if observability.profiling_active else [],
+            heap_sample_bytes=profile_set.heap_sample_bytes,
+            source=profile_set.source,
+        ),
     )
