@@ -1,0 +1,61 @@
+"""The gate's decision rule on known inputs: it fails real regressions, passes
+noise, and says inconclusive instead of passing when noise hides the answer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from perf.stats import decide
+
+
+def rounds(mean: float, noise: float, count: int, seed: int) -> list[float]:
+    generator = random.Random(seed)
+    return [mean * (1 + generator.uniform(-noise, noise)) for _ in range(count)]
+
+
+def test_a_clear_regression_fails() -> None:
+    verdict = decide(rounds(10.0, 0.01, 8, 1), rounds(11.5, 0.01, 8, 2))
+    assert verdict.decision == "fail", verdict.summary()
+    assert verdict.low > 1.05
+
+
+def test_the_same_code_passes() -> None:
+    verdict = decide(rounds(10.0, 0.01, 8, 3), rounds(10.0, 0.01, 8, 4))
+    assert verdict.decision == "pass", verdict.summary()
+    assert verdict.low < 1 < verdict.high
+
+
+def test_a_change_below_the_threshold_passes_when_measured_tightly() -> None:
+    baseline = [10.0, 10.1, 9.9, 10.0, 10.05, 9.95]
+    verdict = decide(baseline, [value * 1.02 for value in baseline])
+    assert verdict.decision == "pass", verdict.summary()
+
+
+def test_noise_larger_than_the_threshold_is_inconclusive_not_a_pass() -> None:
+    verdict = decide([10.0, 10.0, 10.0, 10.0], [9.5, 10.8, 9.7, 10.9])
+    assert verdict.decision == "inconclusive", verdict.summary()
+
+
+def test_the_threshold_is_a_parameter() -> None:
+    baseline = [10.0, 10.1, 9.9, 10.0, 10.05, 9.95]
+    candidate = [value * 1.08 for value in baseline]
+    assert decide(baseline, candidate, threshold=0.05).decision == "fail"
+    assert decide(baseline, candidate, threshold=0.10).decision == "pass"
+
+
+@pytest.mark.parametrize(
+    ("baseline", "candidate", "threshold", "complaint"),
+    [
+        ([1.0, 1.0, 1.0], [1.0, 1.0], 0.05, "must pair up"),
+        ([1.0, 1.0], [1.0, 1.0], 0.05, "at least 3"),
+        ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], 1.5, "threshold"),
+        ([1.0, 0.0, 1.0], [1.0, 1.0, 1.0], 0.05, "positive"),
+    ],
+)
+def test_unusable_input_is_refused(
+    baseline: list[float], candidate: list[float], threshold: float, complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        decide(baseline, candidate, threshold)
