@@ -79,16 +79,34 @@ def test_generated_pipeline_tests_then_pushes_from_main_and_release_tags_only(
     assert any('uv-v1-{{ checksum "uv.lock" }}' in str(step.get("restore_cache")) for step in test_steps)
 
 
+def entry(config: dict[str, Any], job: str) -> dict[str, Any]:
+    """A job's settings in the generated workflow."""
+    for item in config["workflows"]["test-build-push"]["jobs"]:
+        if job in item:
+            settings: dict[str, Any] = item[job]
+            return settings
+    raise KeyError(job)
+
+
+def step(config: dict[str, Any], job: str, command: str) -> dict[str, Any]:
+    """The parameters of a job's step that runs ``command``."""
+    for item in config["jobs"][job]["steps"]:
+        if isinstance(item, dict) and command in item:
+            parameters: dict[str, Any] = item[command]
+            return parameters
+    raise KeyError(command)
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected_problem"),
     [
         pytest.param(
-            lambda c: c["workflows"]["test-build-push"]["jobs"][0]["test"].pop("filters"),
+            lambda c: entry(c, "test").pop("filters"),
             "no tag workflow",
             id="tag-filter-missing",
         ),
         pytest.param(
-            lambda c: c["workflows"]["test-build-push"]["jobs"][1]["build-and-push-image"].update(requires=["tests"]),
+            lambda c: entry(c, "build-and-push-image").update(requires=["tests"]),
             "does not run",
             id="requires-unknown-job",
         ),
@@ -98,7 +116,7 @@ def test_generated_pipeline_tests_then_pushes_from_main_and_release_tags_only(
             id="orb-not-pinned",
         ),
         pytest.param(
-            lambda c: c["jobs"]["build-and-push-image"]["steps"][3]["docker/build"].update(**{"extra-build-args": "x"}),
+            lambda c: step(c, "build-and-push-image", "docker/build").update(**{"extra-build-args": "x"}),
             "no parameter 'extra-build-args'",
             id="orb-parameter-typo",
         ),
@@ -248,3 +266,13 @@ def test_replay_notices_a_config_that_drops_the_build_args(
     finally:
         for tag in tags:
             docker_support.docker("rmi", "-f", tag, check=False)
+
+
+def test_generated_pipeline_runs_the_perf_gate_on_branches_other_than_main(generated_config_path: Path) -> None:
+    config = load(generated_config_path)
+    gate = entry(config, "perf-gate")
+    assert gate["requires"] == ["test"]
+    assert gate["filters"]["branches"] == {"ignore": "main"}
+    commands = [s["run"]["command"] for s in config["jobs"]["perf-gate"]["steps"] if isinstance(s, dict) and "run" in s]
+    assert any("python -m perf gate" in command for command in commands)
+    assert step(config, "perf-gate", "store_artifacts")["path"] == "perf-report"
