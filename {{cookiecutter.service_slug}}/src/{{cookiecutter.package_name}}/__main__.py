@@ -21,7 +21,7 @@ def main() -> int:
     try:
         settings = load_settings()
         # Logging first, so start-up warnings (an unbaked build) are formatted.
-        logging.config.dictConfig(logging_config(settings.log_level))
+        logging.config.dictConfig(logging_config(settings.log_level, settings.resolved_log_format()))
         app = create_app(settings)
     except (ConfigurationError, BuildInfoError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,6 +9,7 @@ they configure every other Datadog-instrumented one.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
 # Every profile and span carries team:<TEAM>; DD_TAGS may override it.
-TEAM = "{{ cookiecutter.team }}"
+TEAM = "platform"
 
 # Datadog tag keys: start with a letter, then letters, digits and _ - . / :
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
@@ -67,8 +68,10 @@ class Settings(BaseSettings):
 
     # The HTTP server.
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
-    port: int = Field(default={{ cookiecutter.http_port }}, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    # auto: JSON when stdout is not a terminal (containers, CI), plain text when it is.
+    log_format: str = Field(default="auto", pattern=r"^(auto|json|plain)$")
     shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300)
 
     # The workload endpoints that give profiles something to show.
@@ -96,6 +99,12 @@ class Settings(BaseSettings):
         if "@" in urlsplit(value).netloc and value.startswith("https://"):
             raise ValueError("must not carry credentials")
         return value
+
+    def resolved_log_format(self) -> str:
+        """``json`` or ``plain``; ``auto`` decides by whether stdout is a terminal."""
+        if self.log_format != "auto":
+            return self.log_format
+        return "plain" if sys.stdout.isatty() else "json"
 
 
 def load_settings() -> Settings:
