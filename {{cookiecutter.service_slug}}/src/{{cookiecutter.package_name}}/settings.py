@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
 # Every profile and span carries team:<TEAM>; DD_TAGS may override it.
-TEAM = "platform"
+TEAM = "{{ cookiecutter.team }}"
 
 # Datadog tag keys: start with a letter, then letters, digits and _ - . / :
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     # The HTTP server.
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default={{ cookiecutter.http_port }}, ge=1, le=65535)
     log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
     # auto: JSON when stdout is not a terminal (containers, CI), plain text when it is.
     log_format: str = Field(default="auto", pattern=r"^(auto|json|plain)$")
