@@ -18,9 +18,9 @@ from .conftest import run, uv, uv_environment
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
 # A regression of this size is decided in a few rounds; passing needs the noise
-# measured tightly, so the no-change run uses close to the defaults (10 x 200).
+# measured tightly, so the no-change run uses the defaults (12 rounds x 400).
 FEW_ROUNDS = ["--rounds", "3", "--requests", "100"]
-ENOUGH_ROUNDS = ["--rounds", "8", "--requests", "200"]
+INCONCLUSIVE = 2
 
 
 def git(project: Path, *arguments: str) -> None:
@@ -54,7 +54,10 @@ def repository(cookies_session: Any, base_image: str) -> Iterator[Path]:
 
 
 def test_gate_passes_a_change_that_costs_nothing(repository: Path, base_image: str) -> None:
-    outcome = gate(repository, base_image, "--baseline", "main", *ENOUGH_ROUNDS)
+    outcome = gate(repository, base_image, "--baseline", "main")
+    if outcome.returncode == INCONCLUSIVE:
+        # What the gate tells its users to do when noise hides the answer.
+        outcome = gate(repository, base_image, "--baseline", "main")
     assert outcome.returncode == 0, outcome.stdout[-4000:] + outcome.stderr[-4000:]
     assert "PASS" in outcome.stdout
 
