@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 from . import load, report
@@ -34,7 +35,9 @@ def fraction(text: str) -> float:
 def flamegraph(arguments: argparse.Namespace) -> int:
     report_dir: Path = arguments.report_dir
     shutil.rmtree(report_dir / "flamegraph-profiles", ignore_errors=True)
-    service = LocalRun(PACKAGE, report_dir / "flamegraph-profiles", {"WORKLOAD_MAX_CONCURRENCY": "2"})
+    # The allocation profile is off by default in the service (its cost); a flame graph wants it.
+    environment = {"WORKLOAD_MAX_CONCURRENCY": "2", "DD_PROFILING_MEMORY_ENABLED": "true"}
+    service = LocalRun(PACKAGE, report_dir / "flamegraph-profiles", environment)
     try:
         load.wait_until_healthy(service.url, timeout=60)
         result = load.run(service.url, load.plan(arguments.requests, arguments.seed), 2, deadline_seconds=300)
@@ -44,7 +47,7 @@ def flamegraph(arguments: argparse.Namespace) -> int:
     for sample_type, name, unit in ((report.CPU, "cpu", "CPU time"), (report.ALLOCATIONS, "alloc", "allocated bytes")):
         path = report.write_flamegraph(
             report_dir / f"flamegraph-{name}.svg",
-            profile.stacks.get(sample_type, {}),  # type: ignore[arg-type]
+            profile.stacks.get(sample_type, Counter()),
             title=f"{IMAGE_NAME}: {unit} under {result.sent} requests",
             unit=unit,
         )

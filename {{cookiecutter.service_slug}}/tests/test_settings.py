@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from {{ cookiecutter.package_name }}.build_info import BuildInfo
+from {{ cookiecutter.package_name }}.observability import Observability
 from {{ cookiecutter.package_name }}.settings import ConfigurationError, load_settings, parse_dd_tags
 
 from .service import isolated_environment
@@ -19,6 +21,22 @@ def test_defaults_name_the_service_after_its_slug() -> None:
     assert settings.dd_env == "development"
     assert settings.port == {{ cookiecutter.http_port }}
     assert settings.workload_enabled is True
+
+
+def test_profile_set_defaults_to_the_types_within_the_overhead_budget() -> None:
+    os.environ["DD_PROFILING_ENABLED"] = "true"
+    observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
+    observability.init()
+    baseline = observability.baseline_profile_set()
+    assert baseline.enabled
+    assert baseline.profiles == {"cpu", "exception"}, "memory and lock cost 4-8% here: off unless asked for"
+
+
+def test_profile_types_are_switched_on_by_their_ddtrace_variables() -> None:
+    os.environ.update({"DD_PROFILING_MEMORY_ENABLED": "true", "DD_PROFILING_LOCK_ENABLED": "true"})
+    observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
+    observability.init()
+    assert observability.baseline_profile_set().profiles == {"cpu", "exception", "memory", "lock"}
 
 
 @pytest.mark.parametrize(

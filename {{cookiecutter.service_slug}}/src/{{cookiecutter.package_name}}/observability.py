@@ -213,18 +213,20 @@ class Observability:
             ddtrace.patch(fastapi=True, logging=True)
 
     def baseline_profile_set(self) -> ProfileSet:
-        """The profile set the environment asks for (``DD_PROFILING_*``, as ddtrace read it)."""
+        """The profile set the environment asks for (see the settings' defaults)."""
         from ddtrace.internal.settings.profiling import config as profiling_config
 
+        settings = self.settings
         enabled_types = {
-            "cpu": profiling_config.stack.enabled,
-            "memory": profiling_config.memory.enabled,
-            "lock": profiling_config.lock.enabled,
-            "exception": profiling_config.exception.enabled,
+            "cpu": settings.dd_profiling_stack_enabled,
+            "memory": settings.dd_profiling_memory_enabled,
+            "lock": settings.dd_profiling_lock_enabled,
+            "exception": settings.dd_profiling_exception_enabled,
         }
         return ProfileSet(
-            enabled=self.settings.dd_profiling_enabled,
+            enabled=settings.dd_profiling_enabled,
             profiles=frozenset(name for name, enabled in enabled_types.items() if enabled),
+            # DD_PROFILING_HEAP_SAMPLE_SIZE, as ddtrace read it (its default: 1 MiB).
             heap_sample_bytes=profiling_config.heap.sample_size,
         )
 
