@@ -9,6 +9,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,7 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
     changes = report.function_changes(baseline_profile, candidate_profile, baseline_cpu, candidate_cpu)
     svg = report.write_flamegraph(
         options.report_dir / "cpu-diff.svg",
-        candidate_profile.stacks.get(report.CPU, {}),  # type: ignore[arg-type]
+        candidate_profile.stacks.get(report.CPU, Counter()),
         title=f"CPU: candidate {candidate_sha[:12]} vs baseline {baseline_sha[:12]}",
         unit="CPU",
         baseline=baseline_profile.stacks.get(report.CPU),
