@@ -17,7 +17,6 @@ from . import docker_support
 from .generated_support import load_agent_support
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
-SERVICE_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.service_slug}}"
 DEFAULT_SLUG = "orders-service"
 DEFAULT_PACKAGE = "orders_service"
 DEFAULT_PYTHON_VERSION = "3.13"
@@ -120,3 +119,21 @@ def start_container() -> Iterator[Callable[..., docker_support.Container]]:
     yield start
     for container in started:
         container.remove()
+
+
+def serve_container(
+    start_container: Callable[..., docker_support.Container],
+    image: str,
+    environment: dict[str, str],
+    extra: list[str] | None = None,
+) -> tuple[docker_support.Container, str]:
+    """Run ``image`` on a free port and wait for /healthz; fail with its logs otherwise."""
+    agent_support = load_agent_support()
+    port = agent_support.free_port()
+    container = start_container(image, {"PORT": str(port), **environment}, extra)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        agent_support.wait_for_http(f"{url}/healthz", 60)
+    except TimeoutError:
+        pytest.fail(f"container never answered /healthz:\n{container.logs()}")
+    return container, url

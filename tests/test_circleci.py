@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,8 @@ from .circleci_support import (
     undefined_requires,
     unpinned_orbs,
 )
-from .conftest import DEFAULT_SLUG, TEMPLATE_DIR, run, tool
+from .conftest import DEFAULT_SLUG, TEMPLATE_DIR, run, serve_container, tool
 from .docker_support import Container
-from .generated_support import load_agent_support
 
 CIRCLE_SHA1 = "9e107d9d372bb6826bd81d3542a419d6e0a1b2c3"
 PIPELINE_NUMBER = 42
@@ -218,25 +216,12 @@ def test_replayed_image_job_bakes_sha_and_version_into_labels_version_route_and_
             labels["org.opencontainers.image.version"],
         ) == (CIRCLE_SHA1, expected_version)
 
-        port = load_agent_support().free_port()
-        container = start_container(
+        _, url = serve_container(
+            start_container,
             image,
-            {
-                "PORT": str(port),
-                "DD_TRACE_AGENT_URL": test_agent.url,
-                "DD_PROFILING_UPLOAD_INTERVAL": "1",
-            },
+            {"DD_TRACE_AGENT_URL": test_agent.url, "DD_PROFILING_UPLOAD_INTERVAL": "1"},
         )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                version = httpx.get(f"{url}/version", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"container never answered:\n{container.logs()}")
+        version = httpx.get(f"{url}/version", timeout=5).json()
         assert (version["version"], version["git_commit_sha"]) == (
             expected_version,
             CIRCLE_SHA1,

@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from . import docker_support
-from .conftest import DEFAULT_SLUG
+from .conftest import DEFAULT_SLUG, serve_container
 from .docker_support import Container
-from .generated_support import load_agent_support
 
 GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
 VERSION = "1.2.3"
@@ -26,8 +25,6 @@ GRACEFUL_EXIT_CODES = {
     0,
     143,
 }  # 143: uvicorn re-raised SIGTERM; 0: PID 1 ignores that default action
-
-free_port = load_agent_support().free_port
 
 
 @pytest.fixture(scope="module")
@@ -53,25 +50,6 @@ def unstamped_image(base_image: str, default_project: Path) -> Iterator[str]:
     docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image})
     yield tag
     docker_support.docker("rmi", "-f", tag, check=False)
-
-
-def serve(
-    start_container: Callable[..., Container],
-    image: str,
-    environment: dict[str, str],
-    **kwargs: Any,
-) -> tuple[Container, str]:
-    port = free_port()
-    container = start_container(image, {"PORT": str(port), **environment}, **kwargs)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return container, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    pytest.fail(f"container never answered /healthz:\n{container.logs()}")
 
 
 def drive(url: str) -> None:
@@ -102,7 +80,7 @@ def test_image_labels_carry_the_baked_sha_and_version(stamped_image: str) -> Non
 def test_container_runs_read_only_as_non_root_reports_its_build_and_turns_healthy(
     stamped_image: str, start_container: Callable[..., Container]
 ) -> None:
-    container, url = serve(
+    container, url = serve_container(
         start_container,
         stamped_image,
         {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"},
@@ -118,7 +96,7 @@ def test_container_runs_read_only_as_non_root_reports_its_build_and_turns_health
 def test_profiles_from_the_container_carry_the_baked_provenance(
     stamped_image: str, start_container: Callable[..., Container], test_agent: Any
 ) -> None:
-    container, url = serve(
+    container, url = serve_container(
         start_container,
         stamped_image,
         {
@@ -147,7 +125,7 @@ def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(
 ) -> None:
     in_flight = 4
     # A long upload interval: what arrives after the stop is the final flush.
-    container, url = serve(
+    container, url = serve_container(
         start_container,
         stamped_image,
         {
@@ -182,7 +160,7 @@ def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(
 def test_image_built_without_build_args_reports_dev_and_unknown(
     unstamped_image: str, start_container: Callable[..., Container]
 ) -> None:
-    container, url = serve(
+    container, url = serve_container(
         start_container,
         unstamped_image,
         {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"},

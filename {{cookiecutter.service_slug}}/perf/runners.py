@@ -121,6 +121,3 @@ class LocalRun:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise RunError("the service did not stop within 60 s of SIGTERM") from None
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
