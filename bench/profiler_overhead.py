@@ -1,248 +1,578 @@
 """What continuous profiling costs the generated service, measured side by side.
 
-Bakes a service and runs it as a real uvicorn process under wrk (a separate
-process, loopback only, time-bounded) in several profiler configurations,
-interleaved over rounds in a shuffled order so the machine's drift hits all
-alike. Reports medians over rounds as ratios to "profiling off": throughput,
-p50/p99 latency, CPU per request (the OS's own accounting of the process),
-RSS idle and after load, and cold start (process start to the first 200 from
-/healthz). With a Docker engine it also compares the image's layers above the
-base with a naive single-stage `pip install` image of the same service.
+Bakes a service with the default answers and runs it, as a real uvicorn process
+(the host's Python) and as its image (the image's Python; needs a Docker
+engine), in several profiler configurations: off, the generated default, each
+profile type alone, ddtrace's full set, and "off" again as a control. Every
+round starts a fresh instance of every configuration, in a shuffled order, warms
+it up and drives each endpoint with wrk (a separate process, fixed concurrency,
+loopback only, bounded in time). The service has one core to itself.
+
+Each configuration is compared with "off" *of the same round*; the table gives
+the median of those paired ratios over the rounds and a distribution-free 95%
+interval for it, and says whether the cost is within budget: CPU per request
+and throughput within 2%, p99 latency within 5%. The control row shows how much
+two identical configurations differ by chance. Also: RSS idle and after load,
+cold start (start to the first 200 from /healthz) with and without profiling and
+tracing, and the image's size against a naive single-stage image.
 
     apt-get install wrk
-    .venv/bin/python bench/profiler_overhead.py --rounds 4 --seconds 4
+    .venv/bin/python bench/profiler_overhead.py                 # both targets, about 70 minutes
+    .venv/bin/python bench/profiler_overhead.py --target process --rounds 6 --configs off,control,default
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import platform
 import random
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import httpx
 from cookiecutter.main import cookiecutter
+from service_under_load import (
+    BenchError,
+    ContainerInstance,
+    CpuPlacement,
+    Instance,
+    LoadResult,
+    ProcessInstance,
+    require_wrk,
+    rss_mib,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.docker_support import base_image_for, engine_unavailable_reason  # noqa: E402
+from tests.docker_support import base_image_for, build_image, docker, engine_unavailable_reason  # noqa: E402
 from tests.generated_support import load_agent_support  # noqa: E402
 
-OFF = "off"
-# Each configuration's profiler switches (ddtrace's own variables).
-CONFIGURATIONS: dict[str, dict[str, str]] = {
-    OFF: {"DD_PROFILING_ENABLED": "false"},
-    "default": {},
-    "cpu only": {"DD_PROFILING_MEMORY_ENABLED": "false", "DD_PROFILING_LOCK_ENABLED": "false"},
-    "allocation/heap only": {"DD_PROFILING_STACK_ENABLED": "false", "DD_PROFILING_LOCK_ENABLED": "false"},
-    "lock only": {"DD_PROFILING_STACK_ENABLED": "false", "DD_PROFILING_MEMORY_ENABLED": "false"},
-}
 ENDPOINTS = {
     "/": "/",
     "/cpu-intensive": "/cpu-intensive?iterations=20000",
     "/memory-alloc": "/memory-alloc?size_mb=2",
 }
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+# The service's (and ddtrace's) switch for each profile type.
+PROFILE_SWITCHES = {
+    "cpu": "DD_PROFILING_STACK_ENABLED",
+    "memory": "DD_PROFILING_MEMORY_ENABLED",
+    "lock": "DD_PROFILING_LOCK_ENABLED",
+    "exception": "DD_PROFILING_EXCEPTION_ENABLED",
+}
+# Held equal in every configuration: tracing off (so the profiler's cost is not
+# mixed with the tracer's), profiles written to files instead of uploaded, and
+# no background traffic to an agent (none runs; the URL is a closed port).
+COMMON_ENVIRONMENT = {
+    "DD_TRACE_ENABLED": "false",
+    "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+    "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+    "LOG_LEVEL": "warning",
+    # Above wrk's connections, so no request is turned away with a 503.
+    "WORKLOAD_MAX_CONCURRENCY": "8",
+}
+CONTAINER_PROFILE_PREFIX = "/tmp/profile"  # inside the container
+BUDGET_CPU = 0.02  # CPU per request and throughput
+BUDGET_P99 = 0.05
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A profiler configuration: ``profiles`` None means profiling off; an
+    empty ``switches`` means the generated service's own defaults."""
+
+    key: str
+    label: str
+    profiles: frozenset[str] | None
+    switches: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        if self.profiles is None:
+            return {"DD_PROFILING_ENABLED": "false", **self.extra}
+        environment = {"DD_PROFILING_ENABLED": "true", **self.extra}
+        if self.switches:
+            for name, variable in PROFILE_SWITCHES.items():
+                environment[variable] = "true" if name in self.profiles else "false"
+        return environment
+
+    def available_on(self, python: tuple[int, int]) -> bool:
+        """Exception profiling needs Python 3.12+ (sys.monitoring)."""
+        return self.profiles is None or "exception" not in self.profiles or python >= (3, 12)
+
+
+def _only(*profiles: str) -> frozenset[str]:
+    return frozenset(profiles)
+
+
+OFF = "off"
+DEFAULT = "default"
+CONFIGURATIONS = {
+    configuration.key: configuration
+    for configuration in (
+        Configuration(OFF, "off", None),
+        Configuration("control", "off again (control)", None),
+        Configuration(DEFAULT, "the generated default", frozenset(), switches=False),
+        Configuration("cpu", "CPU alone", _only("cpu")),
+        Configuration("exception", "exceptions alone", _only("exception")),
+        Configuration("memory", "allocation/heap alone", _only("memory")),
+        Configuration("lock", "lock alone", _only("lock")),
+        Configuration("all", "ddtrace's default (all four)", _only("cpu", "memory", "lock", "exception")),
+        # Tuning candidates, measured on request (--configs).
+        Configuration(
+            "cpu-no-timeline", "CPU, no timeline", _only("cpu"), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
+        ),
+        Configuration(
+            "cpu-no-native",
+            "CPU, no native frames",
+            _only("cpu"),
+            extra={"DD_PROFILING_STACK_NATIVE_FRAMES": "false"},
+        ),
+        Configuration(
+            "memory-8mib",
+            "allocation/heap, 8 MiB samples",
+            _only("memory"),
+            extra={"DD_PROFILING_HEAP_SAMPLE_SIZE": str(8 << 20)},
+        ),
+        Configuration(
+            "memory-no-pymem",
+            "allocation/heap, no PyMem domain",
+            _only("memory"),
+            extra={"DD_PROFILING_MEMORY_MEM_DOMAIN_ENABLED": "false"},
+        ),
+        Configuration("lock-0.1pct", "lock, 0.1% captured", _only("lock"), extra={"DD_PROFILING_CAPTURE_PCT": "0.1"}),
+    )
+}
+STANDARD_SET = ("off", "control", "default", "exception", "memory", "lock", "all")
+# Cold start: process start to the first 200 from /healthz, profiling and tracing on and off.
+COLD_START_CASES = {
+    "profiling off, tracing off": {"DD_PROFILING_ENABLED": "false", "DD_TRACE_ENABLED": "false"},
+    "profiling on, tracing off": {"DD_PROFILING_ENABLED": "true", "DD_TRACE_ENABLED": "false"},
+    "profiling off, tracing on": {"DD_PROFILING_ENABLED": "false", "DD_TRACE_ENABLED": "true"},
+    "profiling on, tracing on (as shipped)": {"DD_PROFILING_ENABLED": "true", "DD_TRACE_ENABLED": "true"},
+}
 
 
 @dataclass
-class Samples:
-    throughput: list[float] = field(default_factory=list)
-    p50: list[float] = field(default_factory=list)
-    p99: list[float] = field(default_factory=list)
-    cpu_per_request: list[float] = field(default_factory=list)
+class Run:
+    """One fresh instance of one configuration in one round."""
+
+    profiles_in_force: list[str] | None
+    rss_idle_mib: float
+    rss_loaded_mib: float
+    endpoints: dict[str, LoadResult]
 
 
 @dataclass
-class ConfigurationSamples:
-    endpoints: dict[str, Samples] = field(default_factory=lambda: {name: Samples() for name in ENDPOINTS})
-    cold_start: list[float] = field(default_factory=list)
-    rss_idle: list[float] = field(default_factory=list)
-    rss_loaded: list[float] = field(default_factory=list)
+class TargetResults:
+    target: str
+    python: str
+    placement: str
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    cold_starts: dict[str, list[float]] = field(default_factory=dict)
+    unavailable: list[str] = field(default_factory=list)
+    image_mib: dict[str, float] | None = None
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+@dataclass(frozen=True)
+class Options:
+    rounds: int
+    seconds: int
+    warmup: int
+    connections: int
+    placement: CpuPlacement
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+class Target:
+    """Where the service runs: ``start`` gives a fresh instance."""
+
+    name: str
+    python: tuple[int, int]
+
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+        raise NotImplementedError
 
 
-def wrk(url: str, seconds: int) -> tuple[int, float, float, float]:
-    """(requests, requests/s, p50 ms, p99 ms) from one wrk run."""
+class ProcessTarget(Target):
+    name = "process"
+
+    def __init__(self, project: Path, package: str, scratch: Path) -> None:
+        uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+        subprocess.run([uv, "sync", "--locked", "--quiet", "--no-dev"], cwd=project, check=True)
+        self.python_path = project / ".venv" / "bin" / "python"
+        self.package = package
+        self.profile_prefix = scratch / "profiles" / "profile"
+        self.profile_prefix.parent.mkdir(parents=True, exist_ok=True)
+        self.python = _python_version([str(self.python_path)])
+
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+        environment = {**environment, "DD_PROFILING_OUTPUT_PPROF": str(self.profile_prefix)}
+        return ProcessInstance(self.python_path, self.package, environment, placement)
+
+
+class ImageTarget(Target):
+    name = "image"
+    tag = "profiler-overhead-bench:latest"
+
+    def __init__(self, project: Path, python_version: str) -> None:
+        base = base_image_for(python_version)
+        build_image(project, self.tag, {"BASE_IMAGE": base, "GIT_SHA": "0" * 40, "VERSION": "0.0.0-bench"})
+        self.base = base
+        self.python = _python_version(["docker", "run", "--rm", "--network", "none", self.tag, "python"])
+
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+        environment = {**environment, "DD_PROFILING_OUTPUT_PPROF": CONTAINER_PROFILE_PREFIX}
+        return ContainerInstance(self.tag, environment, placement)
+
+
+def _python_version(python: list[str]) -> tuple[int, int]:
     output = subprocess.run(
-        ["wrk", "-t1", "-c2", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
+        [*python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True, check=True
     ).stdout
-    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-
-    def percentile(name: str) -> float:
-        value, unit = re.search(rf"\s{name}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
-        return float(value) * UNITS[unit]
-
-    return requests, rate, percentile("50"), percentile("99")
+    major, minor = output.split()
+    return int(major), int(minor)
 
 
-def measure(python: str, package: str, environment: dict[str, str], seconds: int, into: ConfigurationSamples) -> None:
-    port = load_agent_support().free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **environment, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning"}
-    started = time.monotonic()
-    process = subprocess.Popen([python, "-m", package], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def profiles_in_force(instance: Instance) -> list[str] | None:
+    """What the service says it runs (GET /version): the profile types, or None when off."""
+    with urllib.request.urlopen(f"{instance.url}/version", timeout=5) as response:
+        state = json.load(response)["profiling"]
+    return sorted(state["profiles"]) if state["enabled"] else None
+
+
+def measure(target: Target, configuration: Configuration, options: Options, environment: dict[str, str]) -> Run:
+    instance = target.start({**environment, **configuration.environment()}, options.placement)
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.01)
-            if time.monotonic() - started > 60:
-                raise RuntimeError("the service did not start within 60 s")
-        into.cold_start.append(time.monotonic() - started)
-        wrk(f"{url}/", 1)  # warm up
+        instance.wait_until_serving()
+        in_force = profiles_in_force(instance)
+        expected = configuration.profiles
+        if (expected is None) != (in_force is None) or (expected and set(expected) != set(in_force or ())):
+            raise BenchError(f"{configuration.key}: asked for {sorted(expected or [])}, the service runs {in_force}")
         time.sleep(0.5)
-        into.rss_idle.append(rss_mib(process.pid))
-        for name, path in ENDPOINTS.items():
-            before = process_cpu_seconds(process.pid)
-            requests, rate, p50, p99 = wrk(url + path, seconds)
-            samples = into.endpoints[name]
-            samples.cpu_per_request.append((process_cpu_seconds(process.pid) - before) / max(requests, 1) * 1000)
-            samples.throughput.append(rate)
-            samples.p50.append(p50)
-            samples.p99.append(p99)
-        into.rss_loaded.append(rss_mib(process.pid))
+        rss_idle = rss_mib(instance.pid)
+        for path in ENDPOINTS.values():
+            instance.load(path, options.warmup, options.connections, options.placement)
+        endpoints = {
+            name: instance.load(path, options.seconds, options.connections, options.placement)
+            for name, path in ENDPOINTS.items()
+        }
+        return Run(in_force, rss_idle, rss_mib(instance.pid), endpoints)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        instance.stop()
 
 
-def image_sizes(project: Path) -> tuple[float, float] | None:
-    """(our image's MiB above the base, a naive single-stage image's), or None without Docker."""
-    if engine_unavailable_reason() is not None:
-        return None
-    base = base_image_for("3.13")
+def cold_start(target: Target, environment: dict[str, str], options: Options) -> float:
+    instance = target.start(environment, options.placement)
+    try:
+        return instance.wait_until_serving()
+    finally:
+        instance.stop()
 
-    def size(image: str) -> int:
-        return int(
-            subprocess.run(
-                ["docker", "image", "inspect", "--format", "{{.Size}}", image],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+
+def run_target(
+    target: Target, configurations: list[Configuration], options: Options, seed: int, log: Callable[[str], None]
+) -> TargetResults:
+    python = f"{target.python[0]}.{target.python[1]}"
+    results = TargetResults(target.name, python, options.placement.describe())
+    available = [c for c in configurations if c.available_on(target.python)]
+    results.unavailable = [c.key for c in configurations if c not in available]
+    results.runs = {c.key: [] for c in available}
+    results.cold_starts = {name: [] for name in COLD_START_CASES}
+    # Traces (when on) go to a closed port on loopback: nothing leaves the machine.
+    environment = {**COMMON_ENVIRONMENT, "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{load_agent_support().free_port()}"}
+    for round_index in range(options.rounds):
+        started = time.monotonic()
+        shuffler = random.Random(seed + round_index)
+        for configuration in shuffler.sample(available, len(available)):
+            results.runs[configuration.key].append(measure(target, configuration, options, environment))
+        for name in shuffler.sample(list(COLD_START_CASES), len(COLD_START_CASES)):
+            results.cold_starts[name].append(cold_start(target, {**environment, **COLD_START_CASES[name]}, options))
+        log(f"{target.name}: round {round_index + 1}/{options.rounds} took {time.monotonic() - started:.0f} s")
+    return results
+
+
+# ---- statistics -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A median and a distribution-free confidence interval for it."""
+
+    median: float
+    low: float | None
+    high: float | None
+
+    def text(self) -> str:
+        if self.low is None or self.high is None:
+            return f"{self.median:.3f}"
+        return f"{self.median:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def median_interval(values: list[float], confidence: float = CONFIDENCE) -> Interval:
+    """The median with the order statistics x(k), x(n+1-k) around it: the
+    largest k whose two-sided binomial tail stays within 1 - confidence. Needs
+    no assumption about the shape of the noise; None with too few values."""
+    ordered = sorted(values)
+    count = len(ordered)
+    tail, k = 0.0, 0
+    while True:
+        tail += math.comb(count, k) / 2**count
+        if 2 * tail > 1 - confidence:
+            break
+        k += 1
+    if k == 0:
+        return Interval(statistics.median(ordered), None, None)
+    return Interval(statistics.median(ordered), ordered[k - 1], ordered[count - k])
+
+
+def paired_ratios(runs: list[Run], reference: list[Run], metric: Callable[[Run], float]) -> list[float]:
+    """Per round: this configuration's value over the reference's in the same round."""
+    return [metric(run) / metric(base) for run, base in zip(runs, reference, strict=True)]
+
+
+def verdict(cpu: Interval, throughput: Interval, p99: Interval) -> str:
+    """within / over budget when the intervals say so, unresolved when they straddle it."""
+    if cpu.low is None or cpu.high is None or throughput.low is None or throughput.high is None:
+        return "unresolved (too few rounds)"
+    over = [
+        name
+        for name, is_over in (
+            ("CPU", cpu.low > 1 + BUDGET_CPU),
+            ("throughput", throughput.high < 1 - BUDGET_CPU),
+            ("p99", p99.low is not None and p99.low > 1 + BUDGET_P99),
         )
+        if is_over
+    ]
+    if over:
+        return "over: " + ", ".join(over)
+    within = cpu.high <= 1 + BUDGET_CPU and throughput.low >= 1 - BUDGET_CPU
+    p99_within = p99.high is not None and p99.high <= 1 + BUDGET_P99
+    return "within" if within and p99_within else "unresolved"
+
+
+# ---- report -----------------------------------------------------------------
+
+
+def label(configuration: Configuration, runs: list[Run]) -> str:
+    if configuration.key == DEFAULT:
+        in_force = runs[0].profiles_in_force if runs else None
+        return f"{configuration.label} ({', '.join(in_force) if in_force else 'off'})"
+    return configuration.label
+
+
+def report(results: TargetResults, options: Options, emit: Callable[[str], None]) -> None:
+    off = results.runs[OFF]
+    emit(
+        f"\n### {results.target}: Python {results.python}, {os.cpu_count()} cores ({platform.machine()}), "
+        f"{options.placement.describe()}"
+    )
+    emit(
+        f"{options.rounds} rounds, each a fresh instance per configuration in a shuffled order, "
+        f"{options.warmup} s warm-up and {options.seconds} s of wrk -c{options.connections} per endpoint. "
+        "Ratios to profiling off in the same round: median over the rounds [95% interval]. "
+        "Budget: CPU per request and throughput within 2%, p99 within 5%."
+    )
+    if results.unavailable:
+        emit(f"Not measured here (need Python 3.12+): {', '.join(results.unavailable)}.")
+    emit("")
+    emit("| configuration | endpoint | CPU per request | throughput | p50 | p99 | budget |")
+    emit("|---|---|---|---|---|---|---|")
+    for key, runs in results.runs.items():
+        if key == OFF:
+            continue
+        configuration = CONFIGURATIONS[key]
+        for endpoint in ENDPOINTS:
+
+            def ratios(
+                metric: Callable[[LoadResult], float], runs: list[Run] = runs, endpoint: str = endpoint
+            ) -> Interval:
+                return median_interval(paired_ratios(runs, off, lambda run: metric(run.endpoints[endpoint])))
+
+            cpu = ratios(lambda result: result.cpu_ms_per_request)
+            throughput = ratios(lambda result: result.requests_per_second)
+            p50, p99 = ratios(lambda result: result.p50_ms), ratios(lambda result: result.p99_ms)
+            emit(
+                f"| {label(configuration, runs)} | `{endpoint}` | {cpu.text()} | {throughput.text()} "
+                f"| {p50.text()} | {p99.text()} | {verdict(cpu, throughput, p99)} |"
+            )
+    emit("")
+    emit("| configuration | RSS idle (MiB) | RSS after load (MiB) | after load, vs off (MiB) | `/` CPU ms/request |")
+    emit("|---|---|---|---|---|")
+    for key, runs in results.runs.items():
+        growth = median_interval(
+            [run.rss_loaded_mib - base.rss_loaded_mib for run, base in zip(runs, off, strict=True)]
+        )
+        cpu_absolute = statistics.median(run.endpoints["/"].cpu_ms_per_request for run in runs)
+        emit(
+            f"| {label(CONFIGURATIONS[key], runs)} | {statistics.median(run.rss_idle_mib for run in runs):.0f} "
+            f"| {statistics.median(run.rss_loaded_mib for run in runs):.0f} | {growth.median:+.1f} "
+            f"| {cpu_absolute:.3f} |"
+        )
+    emit("")
+    emit("| cold start to the first `/healthz` 200 | median (s) | slowest (s) |")
+    emit("|---|---|---|")
+    for name, seconds in results.cold_starts.items():
+        emit(f"| {name} | {statistics.median(seconds):.2f} | {max(seconds):.2f} |")
+    if results.image_mib is not None:
+        emit("")
+        sizes = results.image_mib
+        emit(
+            f"Image: {sizes['base'] + sizes['ours']:.0f} MiB in all, {sizes['ours']:.0f} MiB in the layers above "
+            f"the {sizes['base']:.0f} MiB base; a naive single-stage `pip install` image of the same service: "
+            f"{sizes['base'] + sizes['naive']:.0f} MiB, {sizes['naive']:.0f} MiB above the base."
+        )
+
+
+# ---- image size ---------------------------------------------------------------
+
+
+def image_sizes(project: Path, base: str, package: str) -> dict[str, float]:
+    """MiB above the base: the project's Dockerfile and a naive single-stage one, built alike."""
+
+    def size(image: str) -> float:
+        return int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout) / 2**20
 
     naive = project / "naive.Dockerfile"
     naive.write_text(
         f"FROM {base}\nWORKDIR /app\nCOPY . .\n"
         "RUN python3 -m venv /venv && /venv/bin/pip install --no-cache-dir .\n"
-        'CMD ["/venv/bin/python", "-m", "orders_service"]\n'
+        f'CMD ["/venv/bin/python", "-m", "{package}"]\n'
     )
-    for tag, dockerfile in (("bench-ours", "Dockerfile"), ("bench-naive", "naive.Dockerfile")):
-        subprocess.run(
-            [
-                "docker",
-                "build",
-                "--network",
-                "host",
-                "-q",
-                "-f",
-                str(project / dockerfile),
-                "--build-arg",
-                f"BASE_IMAGE={base}",
-                "-t",
-                tag,
-                str(project),
-            ],
-            capture_output=True,
-            check=True,
+    try:
+        docker(
+            "build",
+            "--network",
+            "host",
+            "-q",
+            "-f",
+            str(naive),
+            "-t",
+            "profiler-overhead-naive",
+            str(project),
+            timeout=900,
         )
-    base_size = size(base)
-    result = ((size("bench-ours") - base_size) / 2**20, (size("bench-naive") - base_size) / 2**20)
-    subprocess.run(["docker", "rmi", "-f", "bench-ours", "bench-naive"], capture_output=True, check=False)
-    naive.unlink()
-    return result
-
-
-def ratio(values: list[float], reference: list[float]) -> str:
-    return f"{statistics.median(values) / statistics.median(reference):.3f}"
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seconds", type=int, default=4, help="wrk duration per endpoint")
-    arguments = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("bench: wrk is not installed (apt-get install wrk)")
-    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
-        subprocess.run(["uv", "sync", "--locked", "--quiet", "--no-dev"], cwd=project, check=True)
-        python = str(project / ".venv" / "bin" / "python")
-        profiles = Path(scratch) / "profiles"
-        profiles.mkdir()
-        common = {
-            "DD_TRACE_ENABLED": "false",
-            "DD_PROFILING_OUTPUT_PPROF": str(profiles / "p"),
-            "WORKLOAD_MAX_CONCURRENCY": "4",
+        base_size = size(base)
+        return {
+            "base": base_size,
+            "ours": size(ImageTarget.tag) - base_size,
+            "naive": size("profiler-overhead-naive") - base_size,
         }
-        results = {name: ConfigurationSamples() for name in CONFIGURATIONS}
-        order = list(CONFIGURATIONS)
-        for round_number in range(arguments.rounds):
-            random.Random(round_number).shuffle(order)
-            for name in order:
-                measure(python, "orders_service", {**common, **CONFIGURATIONS[name]}, arguments.seconds, results[name])
-            print(f"round {round_number + 1}/{arguments.rounds} done ({', '.join(order)})", flush=True)
-        sizes = image_sizes(project)
+    finally:
+        naive.unlink()
+        docker("rmi", "-f", "profiler-overhead-naive", check=False)
 
-    off = results[OFF]
-    print()
-    print(
-        f"Profiler overhead: {arguments.rounds} interleaved rounds, wrk -t1 -c2 for {arguments.seconds}s per endpoint, "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; medians; ratios to profiling off"
+
+# ---- command line ---------------------------------------------------------------
+
+
+def parse_configurations(text: str) -> list[Configuration]:
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in CONFIGURATIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown configuration {unknown[0]!r}; known: {', '.join(CONFIGURATIONS)}")
+    if OFF not in keys:
+        keys.insert(0, OFF)  # every ratio needs it
+    return [CONFIGURATIONS[key] for key in dict.fromkeys(keys)]
+
+
+def positive(kind: type[int], minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=("process", "image", "both"), default="both")
+    parser.add_argument("--rounds", type=positive(int, 1), default=12, help="fresh instances per configuration (12)")
+    parser.add_argument("--seconds", type=positive(int, 1), default=4, help="measured seconds per endpoint (4)")
+    parser.add_argument("--warmup", type=positive(int, 1), default=2, help="warm-up seconds per endpoint (2)")
+    parser.add_argument("--connections", type=positive(int, 1), default=2, help="wrk's concurrency (2)")
+    parser.add_argument(
+        "--configs",
+        type=parse_configurations,
+        default=parse_configurations(",".join(STANDARD_SET)),
+        help=f"comma-separated, from: {', '.join(CONFIGURATIONS)} (default: {','.join(STANDARD_SET)})",
     )
-    print("| configuration | endpoint | throughput | p50 | p99 | CPU per request |")
-    print("|---|---|---|---|---|---|")
-    for name, samples in results.items():
-        if name == OFF:
-            continue
-        for endpoint, endpoint_samples in samples.endpoints.items():
-            reference = off.endpoints[endpoint]
-            print(
-                f"| {name} | `{endpoint}` | {ratio(endpoint_samples.throughput, reference.throughput)} "
-                f"| {ratio(endpoint_samples.p50, reference.p50)} | {ratio(endpoint_samples.p99, reference.p99)} "
-                f"| {ratio(endpoint_samples.cpu_per_request, reference.cpu_per_request)} |"
-            )
-    print()
-    print("| configuration | cold start (s) | RSS idle (MiB) | RSS after load (MiB) | `/` req/s (absolute) |")
-    print("|---|---|---|---|---|")
-    for name, samples in results.items():
-        root_rate = statistics.median(samples.endpoints["/"].throughput)
-        print(
-            f"| {name} | {statistics.median(samples.cold_start):.2f} | {statistics.median(samples.rss_idle):.0f} "
-            f"| {statistics.median(samples.rss_loaded):.0f} | {root_rate:.0f} |"
-        )
-    if sizes is not None:
-        print()
-        ours, naive = sizes
-        print(f"Image layers above the base: this Dockerfile {ours:.0f} MiB, naive single-stage pip {naive:.0f} MiB")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the service and wrk")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the shuffled order of each round")
+    parser.add_argument("--json", type=Path, help="also write every round's raw numbers here")
+    return parser.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        require_wrk()
+    except BenchError as error:
+        sys.exit(f"bench: {error}")
+    targets = ["process", "image"] if arguments.target == "both" else [arguments.target]
+    reason = engine_unavailable_reason()
+    if "image" in targets and reason is not None:
+        if arguments.target == "image":
+            sys.exit(f"bench: the image target needs Docker: {reason}")
+        log(f"skipping the image target: {reason}")
+        targets.remove("image")
+    options = Options(
+        rounds=arguments.rounds,
+        seconds=arguments.seconds,
+        warmup=arguments.warmup,
+        connections=arguments.connections,
+        placement=CpuPlacement.choose(pin=not arguments.no_pin),
+    )
+    per_instance = 3 + len(ENDPOINTS) * (arguments.warmup + arguments.seconds)
+    minutes = len(targets) * arguments.rounds * (len(arguments.configs) * per_instance + 4 * 3) / 60
+    log(f"about {minutes:.0f} minutes: {', '.join(targets)}; {', '.join(c.key for c in arguments.configs)}")
+
+    all_results: list[TargetResults] = []
+    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
+        context = json.loads((ROOT / "cookiecutter.json").read_text())
+        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
+        package = project.name.replace("-", "_")
+        for name in targets:
+            target: Target
+            if name == "process":
+                target = ProcessTarget(project, package, Path(scratch))
+            else:
+                log("building the image")
+                target = ImageTarget(project, context["python_version"][0])
+            results = run_target(target, arguments.configs, options, arguments.seed, log)
+            if isinstance(target, ImageTarget):
+                results.image_mib = image_sizes(project, target.base, package)
+                docker("rmi", "-f", ImageTarget.tag, check=False)
+            all_results.append(results)
+
+    print(f"## Profiler overhead ({time.strftime('%Y-%m-%d')})")
+    for results in all_results:
+        report(results, options, print)
+    if arguments.json is not None:
+        arguments.json.write_text(json.dumps([asdict(results) for results in all_results], indent=1) + "\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BenchError as error:
+        sys.exit(f"bench: {error}")

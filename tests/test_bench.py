@@ -1,0 +1,101 @@
+"""The profiler-overhead benchmark: its statistical rule, and one short real run
+so the script that produces the README's numbers cannot rot unnoticed. The
+numbers themselves are the benchmark's business, never asserted here."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from .conftest import TEMPLATE_DIR, run
+
+BENCH_DIR = TEMPLATE_DIR / "bench"
+
+
+@pytest.fixture(scope="module")
+def overhead() -> ModuleType:
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        return importlib.import_module("profiler_overhead")
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+
+
+@pytest.mark.parametrize(
+    ("count", "low_rank", "high_rank"),
+    [(6, 1, 6), (8, 1, 8), (9, 2, 8), (12, 3, 10), (20, 6, 15)],
+    ids=["6-rounds", "8-rounds", "9-rounds", "12-rounds", "20-rounds"],
+)
+def test_median_interval_uses_the_binomial_order_statistics(
+    overhead: ModuleType, count: int, low_rank: int, high_rank: int
+) -> None:
+    values = [float(rank) for rank in range(count, 0, -1)]  # any order
+    interval = overhead.median_interval(values)
+    assert (interval.low, interval.high) == (low_rank, high_rank)
+    assert interval.median == (count + 1) / 2
+
+
+def test_too_few_rounds_give_no_interval_and_no_verdict(overhead: ModuleType) -> None:
+    interval = overhead.median_interval([1.0, 1.01, 0.99, 1.02, 1.0])
+    assert (interval.low, interval.high) == (None, None)
+    assert overhead.verdict(interval, interval, interval).startswith("unresolved")
+
+
+@pytest.mark.parametrize(
+    ("cpu", "throughput", "p99", "expected"),
+    [
+        ((1.01, 1.00, 1.015), (0.99, 0.985, 1.00), (1.00, 0.98, 1.03), "within"),
+        ((1.04, 1.03, 1.05), (0.96, 0.95, 0.97), (1.00, 0.98, 1.03), "over: CPU, throughput"),
+        ((1.00, 0.99, 1.01), (1.00, 0.99, 1.01), (1.10, 1.06, 1.20), "over: p99"),
+        ((1.01, 0.99, 1.03), (0.99, 0.97, 1.01), (1.00, 0.98, 1.03), "unresolved"),
+        ((1.00, 0.99, 1.01), (1.00, 0.99, 1.01), (1.02, 0.95, 1.09), "unresolved"),
+    ],
+    ids=["within", "over-cpu", "over-p99", "cpu-straddles", "p99-straddles"],
+)
+def test_budget_verdict_follows_the_intervals(
+    overhead: ModuleType,
+    cpu: tuple[float, float, float],
+    throughput: tuple[float, float, float],
+    p99: tuple[float, float, float],
+    expected: str,
+) -> None:
+    intervals = [overhead.Interval(*values) for values in (cpu, throughput, p99)]
+    assert overhead.verdict(*intervals) == expected
+
+
+def test_unknown_configuration_is_refused_with_the_known_names(overhead: ModuleType) -> None:
+    with pytest.raises(SystemExit):
+        overhead.parse_arguments(["--configs", "off,cpu,gpu"])
+
+
+def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("REQUIRE_WRK") == "1":
+            pytest.fail("REQUIRE_WRK=1 but wrk is not installed")
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    raw = tmp_path / "raw.json"
+    arguments = ["--target", "process", "--rounds", "1", "--seconds", "1", "--warmup", "1"]
+    result = run(
+        [
+            sys.executable,
+            str(BENCH_DIR / "profiler_overhead.py"),
+            *arguments,
+            "--configs",
+            "control,cpu",
+            "--json",
+            str(raw),
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
+    report = result.stdout
+    for row in ("| off again (control) | `/` |", "| CPU alone | `/cpu-intensive` |", "| CPU alone | `/memory-alloc` |"):
+        assert row in report, f"expected the row {row!r} in:\n{report}"
+    assert "| profiling on, tracing on (as shipped) |" in report, report
+    assert raw.exists(), "--json should write the raw rounds"
