@@ -17,7 +17,7 @@ cold start (start to the first 200 from /healthz) with and without profiling and
 tracing, and the image's size against a naive single-stage image.
 
     apt-get install wrk
-    .venv/bin/python bench/profiler_overhead.py                 # both targets, about 70 minutes
+    .venv/bin/python bench/profiler_overhead.py                 # both targets, about an hour
     .venv/bin/python bench/profiler_overhead.py --target process --rounds 6 --configs off,control,default
 """
 
@@ -37,7 +37,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -106,9 +106,13 @@ class Configuration:
                 environment[variable] = "true" if name in self.profiles else "false"
         return environment
 
-    def available_on(self, python: tuple[int, int]) -> bool:
-        """Exception profiling needs Python 3.12+ (sys.monitoring)."""
-        return self.profiles is None or "exception" not in self.profiles or python >= (3, 12)
+    def on_python(self, python: tuple[int, int]) -> Configuration | None:
+        """This configuration as ``python`` can run it, or None if it can't at
+        all: exception profiling needs Python 3.12+ (sys.monitoring)."""
+        if self.profiles is None or "exception" not in self.profiles or python >= (3, 12):
+            return self
+        rest = self.profiles - {"exception"}
+        return replace(self, profiles=rest) if rest else None
 
 
 def _only(*profiles: str) -> frozenset[str]:
@@ -117,6 +121,7 @@ def _only(*profiles: str) -> frozenset[str]:
 
 OFF = "off"
 DEFAULT = "default"
+ALL = "all"
 CONFIGURATIONS = {
     configuration.key: configuration
     for configuration in (
@@ -127,7 +132,7 @@ CONFIGURATIONS = {
         Configuration("exception", "exceptions alone", _only("exception")),
         Configuration("memory", "allocation/heap alone", _only("memory")),
         Configuration("lock", "lock alone", _only("lock")),
-        Configuration("all", "ddtrace's default (all four)", _only("cpu", "memory", "lock", "exception")),
+        Configuration(ALL, "ddtrace's default", _only("cpu", "memory", "lock", "exception")),
         # Tuning candidates, measured on request (--configs).
         Configuration(
             "cpu-no-timeline", "CPU, no timeline", _only("cpu"), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
@@ -284,8 +289,9 @@ def run_target(
 ) -> TargetResults:
     python = f"{target.python[0]}.{target.python[1]}"
     results = TargetResults(target.name, python, options.placement.describe())
-    available = [c for c in configurations if c.available_on(target.python)]
-    results.unavailable = [c.key for c in configurations if c not in available]
+    runnable = {c.key: c.on_python(target.python) for c in configurations}
+    available = [c for c in runnable.values() if c is not None]
+    results.unavailable = [key for key, c in runnable.items() if c is None]
     results.runs = {c.key: [] for c in available}
     results.cold_starts = {name: [] for name in COLD_START_CASES}
     # Traces (when on) go to a closed port on loopback: nothing leaves the machine.
@@ -364,7 +370,7 @@ def verdict(cpu: Interval, throughput: Interval, p99: Interval) -> str:
 
 
 def label(configuration: Configuration, runs: list[Run]) -> str:
-    if configuration.key == DEFAULT:
+    if configuration.key in (DEFAULT, ALL):
         in_force = runs[0].profiles_in_force if runs else None
         return f"{configuration.label} ({', '.join(in_force) if in_force else 'off'})"
     return configuration.label
