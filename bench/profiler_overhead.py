@@ -88,8 +88,8 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Configuration:
-    """A profiler configuration: ``profiles`` None means profiling off; an
-    empty ``switches`` means the generated service's own defaults."""
+    """A profiler configuration: ``profiles`` None means profiling off;
+    ``switches`` False leaves the profile types to the service's own defaults."""
 
     key: str
     label: str
@@ -106,6 +106,12 @@ class Configuration:
                 environment[variable] = "true" if name in self.profiles else "false"
         return environment
 
+    def runs_as_asked(self, in_force: list[str] | None) -> bool:
+        """Whether the profile types the service reports match this configuration."""
+        if self.profiles is None or in_force is None:
+            return self.profiles is None and in_force is None
+        return not self.switches or set(in_force) == self.profiles
+
     def on_python(self, python: tuple[int, int]) -> Configuration | None:
         """This configuration as ``python`` can run it, or None if it can't at
         all: exception profiling needs Python 3.12+ (sys.monitoring)."""
@@ -113,10 +119,6 @@ class Configuration:
             return self
         rest = self.profiles - {"exception"}
         return replace(self, profiles=rest) if rest else None
-
-
-def _only(*profiles: str) -> frozenset[str]:
-    return frozenset(profiles)
 
 
 OFF = "off"
@@ -128,34 +130,36 @@ CONFIGURATIONS = {
         Configuration(OFF, "off", None),
         Configuration("control", "off again (control)", None),
         Configuration(DEFAULT, "the generated default", frozenset(), switches=False),
-        Configuration("cpu", "CPU alone", _only("cpu")),
-        Configuration("exception", "exceptions alone", _only("exception")),
-        Configuration("memory", "allocation/heap alone", _only("memory")),
-        Configuration("lock", "lock alone", _only("lock")),
-        Configuration(ALL, "ddtrace's default", _only("cpu", "memory", "lock", "exception")),
+        Configuration("cpu", "CPU alone", frozenset({"cpu"})),
+        Configuration("exception", "exceptions alone", frozenset({"exception"})),
+        Configuration("memory", "allocation/heap alone", frozenset({"memory"})),
+        Configuration("lock", "lock alone", frozenset({"lock"})),
+        Configuration(ALL, "ddtrace's default", frozenset({"cpu", "memory", "lock", "exception"})),
         # Tuning candidates, measured on request (--configs).
         Configuration(
-            "cpu-no-timeline", "CPU, no timeline", _only("cpu"), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
+            "cpu-no-timeline", "CPU, no timeline", frozenset({"cpu"}), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
         ),
         Configuration(
             "cpu-no-native",
             "CPU, no native frames",
-            _only("cpu"),
+            frozenset({"cpu"}),
             extra={"DD_PROFILING_STACK_NATIVE_FRAMES": "false"},
         ),
         Configuration(
             "memory-8mib",
             "allocation/heap, 8 MiB samples",
-            _only("memory"),
+            frozenset({"memory"}),
             extra={"DD_PROFILING_HEAP_SAMPLE_SIZE": str(8 << 20)},
         ),
         Configuration(
             "memory-no-pymem",
             "allocation/heap, no PyMem domain",
-            _only("memory"),
+            frozenset({"memory"}),
             extra={"DD_PROFILING_MEMORY_MEM_DOMAIN_ENABLED": "false"},
         ),
-        Configuration("lock-0.1pct", "lock, 0.1% captured", _only("lock"), extra={"DD_PROFILING_CAPTURE_PCT": "0.1"}),
+        Configuration(
+            "lock-0.1pct", "lock, 0.1% captured", frozenset({"lock"}), extra={"DD_PROFILING_CAPTURE_PCT": "0.1"}
+        ),
     )
 }
 STANDARD_SET = ("off", "control", "default", "exception", "memory", "lock", "all")
@@ -260,9 +264,9 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
     try:
         instance.wait_until_serving()
         in_force = profiles_in_force(instance)
-        expected = configuration.profiles
-        if (expected is None) != (in_force is None) or (expected and set(expected) != set(in_force or ())):
-            raise BenchError(f"{configuration.key}: asked for {sorted(expected or [])}, the service runs {in_force}")
+        if not configuration.runs_as_asked(in_force):
+            asked = sorted(configuration.profiles or [])
+            raise BenchError(f"{configuration.key}: asked for {asked}, the service runs {in_force}")
         time.sleep(0.5)
         rss_idle = rss_mib(instance.pid)
         for path in ENDPOINTS.values():
@@ -341,9 +345,13 @@ def median_interval(values: list[float], confidence: float = CONFIDENCE) -> Inte
     return Interval(statistics.median(ordered), ordered[k - 1], ordered[count - k])
 
 
-def paired_ratios(runs: list[Run], reference: list[Run], metric: Callable[[Run], float]) -> list[float]:
-    """Per round: this configuration's value over the reference's in the same round."""
-    return [metric(run) / metric(base) for run, base in zip(runs, reference, strict=True)]
+def paired_ratios(runs: list[Run], reference: list[Run], endpoint: str, metric: str) -> list[float]:
+    """Per round: this configuration's ``metric`` (a LoadResult attribute) at
+    ``endpoint`` over the reference's in the same round."""
+    return [
+        getattr(run.endpoints[endpoint], metric) / getattr(base.endpoints[endpoint], metric)
+        for run, base in zip(runs, reference, strict=True)
+    ]
 
 
 def verdict(cpu: Interval, throughput: Interval, p99: Interval) -> str:
@@ -380,7 +388,7 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
     off = results.runs[OFF]
     emit(
         f"\n### {results.target}: Python {results.python}, {os.cpu_count()} cores ({platform.machine()}), "
-        f"{options.placement.describe()}"
+        f"{results.placement}"
     )
     emit(
         f"{options.rounds} rounds, each a fresh instance per configuration in a shuffled order, "
@@ -398,15 +406,10 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
             continue
         configuration = CONFIGURATIONS[key]
         for endpoint in ENDPOINTS:
-
-            def ratios(
-                metric: Callable[[LoadResult], float], runs: list[Run] = runs, endpoint: str = endpoint
-            ) -> Interval:
-                return median_interval(paired_ratios(runs, off, lambda run: metric(run.endpoints[endpoint])))
-
-            cpu = ratios(lambda result: result.cpu_ms_per_request)
-            throughput = ratios(lambda result: result.requests_per_second)
-            p50, p99 = ratios(lambda result: result.p50_ms), ratios(lambda result: result.p99_ms)
+            cpu, throughput, p50, p99 = (
+                median_interval(paired_ratios(runs, off, endpoint, metric))
+                for metric in ("cpu_ms_per_request", "requests_per_second", "p50_ms", "p99_ms")
+            )
             emit(
                 f"| {label(configuration, runs)} | `{endpoint}` | {cpu.text()} | {throughput.text()} "
                 f"| {p50.text()} | {p99.text()} | {verdict(cpu, throughput, p99)} |"
@@ -415,13 +418,13 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
     emit("| configuration | RSS idle (MiB) | RSS after load (MiB) | after load, vs off (MiB) | `/` CPU ms/request |")
     emit("|---|---|---|---|---|")
     for key, runs in results.runs.items():
-        growth = median_interval(
-            [run.rss_loaded_mib - base.rss_loaded_mib for run, base in zip(runs, off, strict=True)]
+        growth = statistics.median(
+            run.rss_loaded_mib - base.rss_loaded_mib for run, base in zip(runs, off, strict=True)
         )
         cpu_absolute = statistics.median(run.endpoints["/"].cpu_ms_per_request for run in runs)
         emit(
             f"| {label(CONFIGURATIONS[key], runs)} | {statistics.median(run.rss_idle_mib for run in runs):.0f} "
-            f"| {statistics.median(run.rss_loaded_mib for run in runs):.0f} | {growth.median:+.1f} "
+            f"| {statistics.median(run.rss_loaded_mib for run in runs):.0f} | {growth:+.1f} "
             f"| {cpu_absolute:.3f} |"
         )
     emit("")
@@ -491,10 +494,10 @@ def parse_configurations(text: str) -> list[Configuration]:
     return [CONFIGURATIONS[key] for key in dict.fromkeys(keys)]
 
 
-def positive(kind: type[int], minimum: int) -> Callable[[str], int]:
+def whole_number(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
-            value = kind(text)
+            value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < minimum:
@@ -507,10 +510,10 @@ def positive(kind: type[int], minimum: int) -> Callable[[str], int]:
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", choices=("process", "image", "both"), default="both")
-    parser.add_argument("--rounds", type=positive(int, 1), default=12, help="fresh instances per configuration (12)")
-    parser.add_argument("--seconds", type=positive(int, 1), default=4, help="measured seconds per endpoint (4)")
-    parser.add_argument("--warmup", type=positive(int, 1), default=2, help="warm-up seconds per endpoint (2)")
-    parser.add_argument("--connections", type=positive(int, 1), default=2, help="wrk's concurrency (2)")
+    parser.add_argument("--rounds", type=whole_number(1), default=12, help="fresh instances per configuration (12)")
+    parser.add_argument("--seconds", type=whole_number(1), default=4, help="measured seconds per endpoint (4)")
+    parser.add_argument("--warmup", type=whole_number(1), default=2, help="warm-up seconds per endpoint (2)")
+    parser.add_argument("--connections", type=whole_number(1), default=2, help="wrk's concurrency (2)")
     parser.add_argument(
         "--configs",
         type=parse_configurations,

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +132,7 @@ class Instance:
     url: str
     pid: int
     started_at: float
+    process: subprocess.Popen[bytes] | None = None  # when it is a child of this one
 
     def stop(self) -> None:
         raise NotImplementedError
@@ -147,15 +147,13 @@ class Instance:
     def wait_until_serving(self) -> float:
         """Seconds from the start command to the first 200 from /healthz,
         polled every 10 ms so the cold start is not rounded to the poll."""
-        deadline = self.started_at + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return time.monotonic() - self.started_at
-            except OSError:
-                time.sleep(0.01)
-        raise BenchError(f"{self.url}/healthz did not answer within {START_TIMEOUT_SECONDS:.0f} s")
+        try:
+            load_agent_support().wait_for_http(
+                f"{self.url}/healthz", START_TIMEOUT_SECONDS, self.process, poll_seconds=0.01
+            )
+        except (TimeoutError, RuntimeError) as error:
+            raise BenchError(str(error)) from None
+        return time.monotonic() - self.started_at
 
 
 class ProcessInstance(Instance):

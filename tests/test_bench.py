@@ -69,9 +69,13 @@ def test_budget_verdict_follows_the_intervals(
     assert overhead.verdict(*intervals) == expected
 
 
-def test_unknown_configuration_is_refused_with_the_known_names(overhead: ModuleType) -> None:
+def test_unknown_configuration_is_refused_with_the_known_names(
+    overhead: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
         overhead.parse_arguments(["--configs", "off,cpu,gpu"])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "unknown configuration 'gpu'; known: off, control, default, cpu" in message, message
 
 
 def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:

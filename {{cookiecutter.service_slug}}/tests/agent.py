@@ -34,8 +34,10 @@ def free_port() -> int:
         return port
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen[Any] | None = None) -> None:
-    """Poll ``url`` until it answers, the process dies, or the timeout passes."""
+def wait_for_http(
+    url: str, timeout: float, process: subprocess.Popen[Any] | None = None, poll_seconds: float = 0.1
+) -> None:
+    """Poll ``url`` every ``poll_seconds`` until it answers, the process dies, or the timeout passes."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -46,7 +48,7 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[Any] | Non
                 return
         except OSError as error:
             last_error = error
-            time.sleep(0.1)
+            time.sleep(poll_seconds)
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
 
 
