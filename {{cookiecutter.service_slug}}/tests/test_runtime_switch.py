@@ -3,9 +3,11 @@ with a real test agent: no restart, no failed request."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,19 +15,27 @@ from typing import Any
 import httpx
 
 from .agent import TestAgent
-from .service import ServiceProcess
+from .service import ServiceProcess, rss_mib
 
 POLL_SECONDS = "0.2"
+# Endurance of the switch: ddtrace 4.16 left one more wrapper on thread start
+# per change, and after ~500 no thread could start.
+WARMUP_CHANGES = 10
+CHANGES = 1000
+BURST = 16
+RSS_GROWTH_LIMIT_MIB = 20
 
 
-def wait_for_state(url: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20) -> dict[str, Any]:
+def wait_for_state(
+    url: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20, poll_seconds: float = 0.1
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
         state = httpx.get(f"{url}/version", timeout=5).json()["profiling"]
         if predicate(state):
             return state
-        time.sleep(0.1)
+        time.sleep(poll_seconds)
     raise AssertionError(f"profiling state never matched; last: {state}")
 
 
@@ -106,3 +116,61 @@ def test_bad_control_files_leave_the_state_in_force_and_log_the_problem(
             time.sleep(0.1)
         assert complaint in service.logs(), f"no error logged for {text!r}:\n{service.logs()}"
         assert httpx.get(f"{service.url}/version", timeout=5).json()["profiling"] == good
+
+
+def thread_count(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no thread count for pid {pid}")
+
+
+def burst(url: str, size: int) -> list[int]:
+    """``size`` workload requests at once; the status codes."""
+    with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(max_workers=size) as pool:
+        return list(
+            pool.map(lambda _: client.get("/cpu-intensive", params={"iterations": 50_000}).status_code, range(size))
+        )
+
+
+def test_a_thousand_switches_leave_the_process_able_to_start_threads_and_profiling_on(
+    tmp_path: Path, test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> None:
+    control = tmp_path / "profiling.json"
+    sets = (["cpu"], ["cpu", "lock"])
+    control.write_text(json.dumps({"enabled": True, "profiles": sets[0]}))
+    service = start_service(
+        DD_TRACE_AGENT_URL=test_agent.url,
+        DD_PROFILING_UPLOAD_INTERVAL="1",
+        PROFILING_CONTROL_FILE=str(control),
+        PROFILING_CONTROL_POLL_SECONDS="0.005",
+        WORKLOAD_MAX_CONCURRENCY=str(BURST),
+    )
+
+    def switch(times: int, first: int) -> None:
+        for change in range(first, first + times):
+            profiles = sets[change % 2]
+            control.write_text(json.dumps({"enabled": True, "profiles": profiles}))
+            wait_for_state(service.url, lambda state, wanted=profiles: state["profiles"] == wanted, poll_seconds=0.002)
+
+    # The first changes create the threads every later one reuses (the one
+    # that applies changes, the readiness probe's): measure after them.
+    switch(WARMUP_CHANGES, first=1)
+    threads, rss = thread_count(service.pid), rss_mib(service.pid)
+    switch(CHANGES, first=1 + WARMUP_CHANGES)
+    threads_after, rss_after = thread_count(service.pid), rss_mib(service.pid)
+
+    assert threads_after == threads, f"threads: {threads} before {CHANGES} changes, {threads_after} after"
+    assert rss_after - rss < RSS_GROWTH_LIMIT_MIB, f"RSS grew from {rss:.0f} to {rss_after:.0f} MiB"
+    # The burst needs new worker threads: AnyIO's pool started none yet.
+    codes = burst(service.url, BURST)
+    assert codes == [200] * BURST, f"after {CHANGES} changes the burst answered {codes}"
+    assert httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200
+
+    # Profiles keep arriving, from the set now in force.
+    in_force = sets[(WARMUP_CHANGES + CHANGES) % 2]
+    test_agent.clear()
+    upload = test_agent.wait_for_profiles(count=1)[0]
+    profiler_config = upload.tags["profiler_config"]
+    assert ("_lock_" in profiler_config) == ("lock" in in_force), (in_force, profiler_config)
+    assert upload.tags["service"] == "{{ cookiecutter.service_slug }}"

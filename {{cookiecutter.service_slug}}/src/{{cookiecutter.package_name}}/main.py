@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from .build_info import BuildInfo, load_build_info
 from .observability import Observability
 from .profiling_control import ControlFileWatcher, ProfileSet
+from .readiness import ThreadStartProbe
 from .routes import health, meta, workload
 from .settings import Settings, load_settings
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
     app.state.settings = settings
     app.state.observability = observability
     app.state.workload_slots = asyncio.Semaphore(settings.workload_max_concurrency)
+    app.state.thread_start_probe = ThreadStartProbe()
     app.include_router(health.router)
     app.include_router(meta.router)
     if settings.workload_enabled:

@@ -214,7 +214,7 @@ class Observability:
 
     def baseline_profile_set(self) -> ProfileSet:
         """The profile set the environment asks for (see the settings' defaults)."""
-        from ddtrace.internal.settings.profiling import config as profiling_config
+        from . import ddtrace_internals
 
         settings = self.settings
         enabled_types = {
@@ -226,8 +226,7 @@ class Observability:
         return ProfileSet(
             enabled=settings.dd_profiling_enabled,
             profiles=frozenset(name for name, enabled in enabled_types.items() if enabled),
-            # DD_PROFILING_HEAP_SAMPLE_SIZE, as ddtrace read it (its default: 1 MiB).
-            heap_sample_bytes=profiling_config.heap.sample_size,
+            heap_sample_bytes=ddtrace_internals.heap_sample_bytes(),
         )
 
     def start(self, profile_set: ProfileSet | None = None) -> None:
@@ -247,45 +246,34 @@ class Observability:
     def apply(self, profile_set: ProfileSet) -> None:
         """Make the profiler run ``profile_set``: flush and stop the current one,
         then start a new one. Blocks for the flush: call it off the event loop
-        once serving."""
-        from ddtrace.internal.settings.profiling import config as profiling_config
-        from ddtrace.internal.settings.profiling import exception_is_available
-        from ddtrace.profiling.profiler import Profiler
+        once serving. Any number of changes leave the process as it was (see
+        ddtrace_internals.stop_profiler)."""
+        from . import ddtrace_internals
 
-        if "exception" in profile_set.profiles and not exception_is_available:
+        if "exception" in profile_set.profiles and not ddtrace_internals.EXCEPTION_PROFILING_AVAILABLE:
             logger.warning("exception profiling needs Python 3.12+; running without it")
             profile_set = replace(profile_set, profiles=profile_set.profiles - {"exception"})
         with self._lock:
             self._stop_profiler()
             if profile_set.enabled:
-                # ddtrace reads the collector switches from its config object
-                # (they also name the set in each profile's profiler_config tag),
-                # and the heap sample size when the memory collector starts.
-                profiling_config.stack.enabled = "cpu" in profile_set.profiles
-                profiling_config.memory.enabled = "memory" in profile_set.profiles
-                profiling_config.lock.enabled = "lock" in profile_set.profiles
-                profiling_config.exception.enabled = "exception" in profile_set.profiles
-                profiling_config.heap.sample_size = profile_set.heap_sample_bytes
                 with _keeping_signal_handlers():
-                    profiler = Profiler(
+                    self._profiler = ddtrace_internals.start_profiler(
                         service=self.identity.service,
                         env=self.identity.env,
                         version=self.identity.version,
                         tags=self.identity.profiler_tags(),
-                        _stack_collector_enabled="cpu" in profile_set.profiles,
-                        _memory_collector_enabled="memory" in profile_set.profiles,
-                        _lock_collector_enabled="lock" in profile_set.profiles,
-                        _exception_profiling_enabled="exception" in profile_set.profiles,
+                        profiles=profile_set.profiles,
+                        heap_sample_bytes=profile_set.heap_sample_bytes,
                     )
-                    profiler.start()
-                self._profiler = profiler
             self.profile_set = profile_set
         logger.info("%s", profile_set.describe())
 
     def _stop_profiler(self) -> None:
+        from . import ddtrace_internals
+
         profiler, self._profiler = self._profiler, None
         if profiler is not None:
-            profiler.stop(flush=True)
+            ddtrace_internals.stop_profiler(profiler)
             logger.info("profiler stopped; final profile flushed")
 
     def stop(self) -> None:

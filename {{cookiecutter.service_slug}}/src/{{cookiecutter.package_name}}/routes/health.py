@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
+
+from ..readiness import ThreadStartProbe
 
 router = APIRouter(tags=["health"])
 
@@ -19,10 +23,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def thread_start_probe(request: Request) -> ThreadStartProbe:
+    probe: ThreadStartProbe = request.app.state.thread_start_probe
+    return probe
+
+
+ThreadStartProbeDep = Annotated[ThreadStartProbe, Depends(thread_start_probe)]
+
+
 @router.get("/readyz")
-async def readyz(request: Request, response: Response) -> dict[str, str]:
-    """Ready between the end of start-up and the start of shutdown."""
+async def readyz(request: Request, response: Response, probe: ThreadStartProbeDep) -> dict[str, str]:
+    """Ready between the end of start-up and the start of shutdown, while the
+    process can still start the worker threads its workload runs in."""
     if not getattr(request.app.state, "ready", False):
         response.status_code = 503
         return {"status": "not ready"}
+    if not await probe.can_start_a_thread():
+        response.status_code = 503
+        return {"status": "not ready: cannot start a thread"}
     return {"status": "ready"}

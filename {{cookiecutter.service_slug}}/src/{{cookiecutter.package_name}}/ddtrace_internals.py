@@ -1,0 +1,104 @@
+"""Every private name of ddtrace (and of CPython's threading) the service uses.
+
+ddtrace 4.16 has no public way to choose the profile types of one ``Profiler``
+or to stop and start it cleanly more than once, so the service reaches inside
+here, and only here. ``tests/test_ddtrace_internals.py`` checks each name below
+against the installed ddtrace and fails naming its version when an upgrade
+removes or changes one: an upgrade breaks this file, loudly, not the service,
+quietly.
+
+Import this module only after the environment holds the service's identity:
+ddtrace reads its configuration when first imported.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ddtrace
+from ddtrace.internal.settings.profiling import config as profiling_config
+from ddtrace.internal.settings.profiling import exception_is_available
+from ddtrace.profiling.profiler import Profiler
+
+DDTRACE_VERSION: str = ddtrace.__version__
+
+# Exception profiling reads sys.monitoring, which Python has from 3.12.
+EXCEPTION_PROFILING_AVAILABLE: bool = bool(exception_is_available)
+
+# The Profiler keyword argument that switches each profile type on or off.
+COLLECTOR_ARGUMENTS = {
+    "cpu": "_stack_collector_enabled",
+    "memory": "_memory_collector_enabled",
+    "lock": "_lock_collector_enabled",
+    "exception": "_exception_profiling_enabled",
+}
+# ddtrace's settings object behind each profile type. Its switches must agree
+# with the collectors: the stack collector registers threads only when
+# ``stack.enabled``, and each profile's ``profiler_config`` tag is read from it.
+CONFIG_SECTIONS = {"cpu": "stack", "memory": "memory", "lock": "lock", "exception": "exception"}
+
+# The threading.Thread methods ddtrace's stack collector wraps on every start
+# (to register threads with its sampler) and never unwraps on stop: without
+# the restore below, each runtime switch nested one more wrapper, and after a
+# few hundred switches no thread could start (RecursionError).
+PATCHED_THREAD_METHODS = ("_set_native_id", "_bootstrap_inner")
+_UNPATCHED_THREAD_METHODS: dict[str, Callable[..., Any]] = {
+    name: vars(threading.Thread)[name] for name in PATCHED_THREAD_METHODS
+}
+
+
+def heap_sample_bytes() -> int:
+    """``DD_PROFILING_HEAP_SAMPLE_SIZE`` as ddtrace read it (its default: 1 MiB)."""
+    size: int = profiling_config.heap.sample_size
+    return size
+
+
+def start_profiler(
+    *, service: str, env: str, version: str, tags: dict[str, str], profiles: frozenset[str], heap_sample_bytes: int
+) -> Profiler:
+    """Start a profiler collecting exactly ``profiles`` (names from COLLECTOR_ARGUMENTS)."""
+    unknown = profiles - COLLECTOR_ARGUMENTS.keys()
+    if unknown:
+        raise ValueError(f"unknown profile types: {', '.join(sorted(unknown))}")
+    for profile, section in CONFIG_SECTIONS.items():
+        getattr(profiling_config, section).enabled = profile in profiles
+    # The memory collector reads the sample size when it is created.
+    profiling_config.heap.sample_size = heap_sample_bytes
+    switches = {argument: profile in profiles for profile, argument in COLLECTOR_ARGUMENTS.items()}
+    profiler = Profiler(service=service, env=env, version=version, tags=tags, **switches)
+    profiler.start()
+    return profiler
+
+
+def stop_profiler(profiler: Profiler) -> None:
+    """Flush the last profile, stop, and take back what ``start()`` patched."""
+    try:
+        profiler.stop(flush=True)
+    finally:
+        restore_thread_methods()
+
+
+def restore_thread_methods() -> None:
+    """Put back the threading.Thread methods as they were before any profiler
+    started. Threads already running keep the wrapper they started with; the
+    next profiler start wraps the originals once, and registers every living
+    thread with its sampler itself."""
+    for name, method in _UNPATCHED_THREAD_METHODS.items():
+        setattr(threading.Thread, name, method)
+
+
+def thread_wrapper_depth() -> int:
+    """How many wrappers sit on ``threading.Thread._bootstrap_inner`` now: 1
+    while a CPU profiler runs, 0 otherwise. Anything more is the leak above."""
+    original = _UNPATCHED_THREAD_METHODS["_bootstrap_inner"]
+    method: Any = vars(threading.Thread)["_bootstrap_inner"]
+    depth = 0
+    while method is not original:
+        inner = [cell.cell_contents for cell in method.__closure__ or () if callable(cell.cell_contents)]
+        if not inner:
+            raise RuntimeError(f"threading.Thread._bootstrap_inner is wrapped by something unknown: {method!r}")
+        method = inner[0]
+        depth += 1
+    return depth

@@ -1,0 +1,110 @@
+"""The private ddtrace names the service relies on still exist and still behave
+as ddtrace_internals.py expects. When a ddtrace upgrade fails one of these,
+the message names the version: fix ddtrace_internals.py, nothing else."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from {{ cookiecutter.package_name }}.build_info import BuildInfo
+from {{ cookiecutter.package_name }}.observability import Observability
+from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, ProfileSet
+from {{ cookiecutter.package_name }}.settings import load_settings
+
+CHANGES = 600  # ddtrace 4.16 without the restore could start no thread after ~500
+
+
+def internals() -> ModuleType:
+    """The adapter, imported only now: ddtrace reads the environment when first
+    imported, and the test environment is set per test (conftest.py)."""
+    from {{ cookiecutter.package_name }} import ddtrace_internals
+
+    return ddtrace_internals
+
+
+@pytest.fixture(autouse=True)
+def thread_methods_restored(tmp_path: Path) -> Iterator[None]:
+    # Profiles go to files if ddtrace is first imported here: nothing to upload to.
+    os.environ["DD_PROFILING_OUTPUT_PPROF"] = str(tmp_path / "profile")
+    yield
+    internals().restore_thread_methods()
+
+
+def upgrade_message(what: str) -> str:
+    return (
+        f"ddtrace {internals().DDTRACE_VERSION}: {what}. ddtrace_internals.py relies on it; "
+        "adapt that module to this ddtrace (or pin the version that has it)."
+    )
+
+
+def test_every_profile_type_has_a_profiler_switch_and_a_config_section() -> None:
+    from ddtrace.internal.settings.profiling import config as profiling_config
+    from ddtrace.profiling.profiler import _ProfilerInstance
+
+    ddtrace_internals = internals()
+
+    parameters = inspect.signature(_ProfilerInstance.__init__).parameters
+    assert set(ddtrace_internals.COLLECTOR_ARGUMENTS) == set(PROFILE_TYPES)
+    for profile, argument in ddtrace_internals.COLLECTOR_ARGUMENTS.items():
+        assert argument in parameters, upgrade_message(f"Profiler() no longer takes {argument} ({profile} profile)")
+    for profile, section in ddtrace_internals.CONFIG_SECTIONS.items():
+        assert hasattr(getattr(profiling_config, section, None), "enabled"), upgrade_message(
+            f"profiling config has no {section}.enabled ({profile} profile)"
+        )
+    assert isinstance(getattr(profiling_config.heap, "sample_size", None), int), upgrade_message(
+        "profiling config has no heap.sample_size"
+    )
+
+
+def test_a_cpu_profiler_wraps_thread_start_once_and_stopping_takes_it_back() -> None:
+    ddtrace_internals = internals()
+
+    for name in ddtrace_internals.PATCHED_THREAD_METHODS:
+        assert name in vars(threading.Thread), upgrade_message(f"threading.Thread has no {name}")
+    assert ddtrace_internals.thread_wrapper_depth() == 0
+    identity: dict[str, Any] = {"service": "internals-test", "env": "test", "version": "0", "tags": {}}
+    profiler = ddtrace_internals.start_profiler(**identity, profiles=frozenset({"cpu"}), heap_sample_bytes=0)
+    try:
+        assert ddtrace_internals.thread_wrapper_depth() == 1, upgrade_message(
+            "starting the CPU profiler no longer wraps threading.Thread._bootstrap_inner; "
+            "check what it patches now and what stop() leaves behind"
+        )
+    finally:
+        ddtrace_internals.stop_profiler(profiler)
+    assert ddtrace_internals.thread_wrapper_depth() == 0
+
+
+def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
+    ddtrace_internals = internals()
+
+    observability = Observability(load_settings(), BuildInfo(version="0", git_commit_sha="unknown"))
+    sets = [
+        ProfileSet(enabled=True, profiles=frozenset({"cpu"}), heap_sample_bytes=1 << 20),
+        ProfileSet(enabled=True, profiles=frozenset({"cpu", "lock"}), heap_sample_bytes=1 << 20),
+        ProfileSet(enabled=True, profiles=frozenset({"cpu", "memory"}), heap_sample_bytes=1 << 20),
+        ProfileSet(enabled=False, profiles=frozenset({"cpu"}), heap_sample_bytes=1 << 20),
+    ]
+    threads_before = threading.active_count()
+    try:
+        for change in range(CHANGES):
+            observability.apply(sets[change % len(sets)])
+            expected = 1 if observability.profiling_active else 0
+            depth = ddtrace_internals.thread_wrapper_depth()
+            assert depth == expected, f"after {change + 1} changes: {depth} wrappers on thread start, not {expected}"
+        ran = threading.Event()
+        worker = threading.Thread(target=ran.set)
+        worker.start()
+        worker.join(5)
+        assert ran.is_set(), f"no thread could start after {CHANGES} changes"
+    finally:
+        observability.stop()
+    # The profiler's own threads (sampler, scheduler) ended with it.
+    assert threading.active_count() == threads_before
