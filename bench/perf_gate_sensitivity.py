@@ -37,7 +37,7 @@ def sh(command: list[str], cwd: Path) -> str:
     return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def gate(project: Path, base_image: str) -> tuple[str, float, float]:
+def gate(project: Path, base_image: str) -> tuple[str, float, float, int]:
     started = time.monotonic()
     subprocess.run(
         ["uv", "run", "--locked", "python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image],
@@ -49,7 +49,7 @@ def gate(project: Path, base_image: str) -> tuple[str, float, float]:
     )
     wall = time.monotonic() - started
     report = json.loads((project / "perf-report" / "report.json").read_text())
-    return report["decision"], report["ratio"], wall
+    return report["decision"], report["ratio"], wall, report["load"]["rounds"]
 
 
 def main() -> int:
@@ -68,7 +68,7 @@ def main() -> int:
         sh([*GIT, "add", "-A"], project)
         sh([*GIT, "commit", "-q", "-m", "generated"], project)
         workload = next((project / "src").glob("*/workload.py"))
-        results: dict[str, list[tuple[str, float, float]]] = {"regression": [], "unchanged": []}
+        results: dict[str, list[tuple[str, float, float, int]]] = {"regression": [], "unchanged": []}
         for index in range(arguments.runs):
             for case in ("regression", "unchanged"):
                 branch = f"{case}-{index}"
@@ -81,20 +81,23 @@ def main() -> int:
                 sh([*GIT, "checkout", "-q", "main"], project)
                 change = (outcome[1] - 1) * 100
                 print(
-                    f"{case:<10} run {index + 1}: {outcome[0]:<12} change {change:+.1f}%  {outcome[2]:.0f}s", flush=True
+                    f"{case:<10} run {index + 1}: {outcome[0]:<12} change {change:+.1f}%  "
+                    f"{outcome[3]} rounds  {outcome[2]:.0f}s",
+                    flush=True,
                 )
 
     print()
-    print(f"Gate sensitivity, {arguments.runs} runs each ({environment_note}; gate defaults: 12 rounds x 400 requests)")
-    print("| case | fail | pass | inconclusive | median measured change | median wall time |")
-    print("|---|---|---|---|---|---|")
+    print(f"Gate sensitivity, {arguments.runs} runs each ({environment_note}; the gate's defaults)")
+    print("| case | fail | pass | inconclusive | median measured change | median rounds | median wall time |")
+    print("|---|---|---|---|---|---|---|")
     for case, outcomes in results.items():
-        decisions = [decision for decision, _, _ in outcomes]
-        change = statistics.median((ratio - 1) * 100 for _, ratio, _ in outcomes)
-        wall = statistics.median(wall for _, _, wall in outcomes)
+        decisions = [decision for decision, _, _, _ in outcomes]
+        change = statistics.median((ratio - 1) * 100 for _, ratio, _, _ in outcomes)
+        rounds = statistics.median(rounds for _, _, _, rounds in outcomes)
+        wall = statistics.median(wall for _, _, wall, _ in outcomes)
         print(
             f"| {case} | {decisions.count('fail')} | {decisions.count('pass')} | {decisions.count('inconclusive')} "
-            f"| {change:+.1f}% | {wall:.0f} s |"
+            f"| {change:+.1f}% | {rounds:g} | {wall:.0f} s |"
         )
     return 0
 

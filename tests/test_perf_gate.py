@@ -17,9 +17,9 @@ import pytest
 from .conftest import run, uv, uv_environment
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
-# A regression of this size is decided in a few rounds; passing needs the noise
-# measured tightly, so the no-change run uses the defaults (12 rounds x 400).
-FEW_ROUNDS = ["--rounds", "3", "--requests", "100"]
+# A regression of this size is decided in one look; passing needs the noise
+# measured tightly, so the no-change run uses the defaults (up to 48 x 100).
+FEW_ROUNDS = ["--rounds", "12", "--requests", "100"]
 INCONCLUSIVE = 2
 
 

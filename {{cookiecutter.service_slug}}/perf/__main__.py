@@ -1,4 +1,4 @@
-"""``python -m perf gate`` and ``python -m perf flamegraph`` (``make perf-gate``, ``make flamegraph``)."""
+"""``python -m perf gate``, ``flamegraph`` and ``top`` (``make perf-gate``, ``make flamegraph``)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,34 @@ import argparse
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from . import load, report
+from . import hotspots, load, report
 from .gate import GateOptions, run_gate
 from .pprof import read_profiles
 from .runners import LocalRun, RunError
+from .stats import MIN_PAIRS
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 IMAGE_NAME = "{{ cookiecutter.service_slug }}"
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
+def whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is below the minimum of {minimum}")
+        return value
+
+    return parse
+
+
+positive = whole_number(1)
 
 
 def fraction(text: str) -> float:
@@ -55,13 +66,35 @@ def flamegraph(arguments: argparse.Namespace) -> int:
     return 0 if result.failed == 0 else 1
 
 
+def top(arguments: argparse.Namespace) -> int:
+    paths: list[Path] = arguments.profiles
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise RunError(f"no such profile file: {missing[0]}")
+    spots = hotspots.hotspots(hotspots.read_samples(paths), frozenset(arguments.span_id))
+    if not spots:
+        raise RunError("no CPU samples" + (" for those span ids" if arguments.span_id else ""))
+    print(hotspots.format_hotspots(spots, arguments.limit))
+    return 0
+
+
+def span_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a span id (a decimal number, as traces show it)") from None
+    if not 0 < value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text} is not a 64-bit span id")
+    return value
+
+
 def gate(arguments: argparse.Namespace) -> int:
     options = GateOptions(
         project=Path.cwd(),
         baseline_ref=arguments.baseline,
         rounds=arguments.rounds,
         requests=arguments.requests,
-        warmup=arguments.warmup,
+        warmup_seconds=arguments.warmup_seconds,
         concurrency=arguments.concurrency,
         threshold=arguments.threshold,
         seed=arguments.seed,
@@ -78,9 +111,16 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     gate_parser = commands.add_parser("gate", help="fail a change whose CPU per request rises above the threshold")
     gate_parser.add_argument("--baseline", help="ref to compare with (default: merge-base of HEAD and main)")
-    gate_parser.add_argument("--rounds", type=positive, default=12, help="rounds per side (default 12)")
-    gate_parser.add_argument("--requests", type=positive, default=400, help="requests per round (default 400)")
-    gate_parser.add_argument("--warmup", type=positive, default=50, help="unmeasured requests first (default 50)")
+    gate_parser.add_argument(
+        "--rounds",
+        type=whole_number(MIN_PAIRS),
+        default=48,
+        help="most rounds per side; it stops at the first decision (default 48)",
+    )
+    gate_parser.add_argument("--requests", type=positive, default=100, help="requests per round (default 100)")
+    gate_parser.add_argument(
+        "--warmup-seconds", type=positive, default=20, help="unmeasured load on each side first (default 20)"
+    )
     gate_parser.add_argument("--concurrency", type=positive, default=2, help="clients at once (default 2)")
     gate_parser.add_argument("--threshold", type=fraction, default=0.05, help="allowed rise (default 0.05: 5%%)")
     gate_parser.add_argument("--seed", type=int, default=1234, help="seed of the request mix")
@@ -92,6 +132,11 @@ def main(argv: list[str]) -> int:
     flame_parser.add_argument("--seed", type=int, default=1234)
     flame_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
     flame_parser.set_defaults(run=flamegraph)
+    top_parser = commands.add_parser("top", help="the functions that burned the most CPU, by endpoint")
+    top_parser.add_argument("profiles", type=Path, nargs="+", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
+    top_parser.add_argument("--span-id", type=span_id, action="append", default=[], help="only this span's CPU")
+    top_parser.add_argument("--limit", type=positive, default=10, help="rows (default 10)")
+    top_parser.set_defaults(run=top)
     arguments = parser.parse_args(argv)
     try:
         code: int = arguments.run(arguments)

@@ -10,6 +10,7 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from . import load, report, stats
 from .pprof import Profile, read_profiles
 from .runners import ContainerRun, RunError, docker
 
+# More than any warm-up can send: the warm-up ends at its deadline.
+WARMUP_PLAN_REQUESTS = 100_000
+
 
 @dataclass(frozen=True)
 class GateOptions:
@@ -25,7 +29,7 @@ class GateOptions:
     baseline_ref: str | None
     rounds: int
     requests: int
-    warmup: int
+    warmup_seconds: float
     concurrency: int
     threshold: float
     seed: int
@@ -39,8 +43,8 @@ class Side:
     name: str
     image: str
     git_sha: str
+    profile_dir: Path
     cpu_per_request: list[float] = field(default_factory=list)
-    profile_dirs: list[Path] = field(default_factory=list)
 
 
 def git(project: Path, *arguments: str) -> str:
@@ -80,8 +84,10 @@ def build(options: GateOptions, context: Path, tag: str, git_sha: str, version: 
     docker(*arguments, str(context), timeout=1200)
 
 
-def run_round(options: GateOptions, side: Side, index: int) -> None:
-    profile_dir = options.report_dir / "profiles" / f"{side.name}-{index:02d}"
+def start_side(options: GateOptions, side: Side) -> ContainerRun:
+    """One container per side for the whole run, so every measured window is
+    taken from a warm process (a fresh container per round put the first
+    windows in the interpreter's and the profiler's start-up, once +40%)."""
     environment = {
         "WORKLOAD_MAX_CONCURRENCY": str(options.concurrency),
         # CPU profiles only: the allocation and lock collectors add cost whose
@@ -89,24 +95,45 @@ def run_round(options: GateOptions, side: Side, index: int) -> None:
         "DD_PROFILING_MEMORY_ENABLED": "false",
         "DD_PROFILING_LOCK_ENABLED": "false",
     }
-    container = ContainerRun(side.image, profile_dir, environment)
+    container = ContainerRun(side.image, side.profile_dir, environment)
     try:
         load.wait_until_healthy(container.url, timeout=60)
-        load.run(container.url, load.plan(options.warmup, options.seed + 1), options.concurrency, deadline_seconds=60)
-        before = container.cpu_seconds()
-        result = load.run(container.url, load.plan(options.requests, options.seed), options.concurrency, 120)
-        after = container.cpu_seconds()
-        if result.failed or result.sent != options.requests:
-            failures = f"{side.name} round {index}: {result.failed} of {result.sent} requests failed"
-            raise RunError(f"{failures}\n{container.logs()[-3000:]}")
-    finally:
+    except TimeoutError as error:
         container.stop()
+        raise RunError(f"{side.name}: {error}\n{container.logs()[-3000:]}") from None
+    return container
+
+
+def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> None:
+    """Load every side at once for ``warmup_seconds``: past ddtrace's slower
+    first ~15 s of sampling, and long enough for caches and allocator pools to
+    settle. Nothing of it is measured, so the sides may share the machine."""
+    requests = load.plan(WARMUP_PLAN_REQUESTS, options.seed + 1)
+    with ThreadPoolExecutor(max_workers=len(sides)) as pool:
+        futures = [
+            pool.submit(load.run, container.url, requests, options.concurrency, options.warmup_seconds)
+            for _, container in sides
+        ]
+    for (side, container), future in zip(sides, futures, strict=True):
+        result = future.result()
+        if result.failed:
+            failures = f"{side.name} warm-up: {result.failed} of {result.sent} requests failed"
+            raise RunError(f"{failures}\n{container.logs()[-3000:]}")
+
+
+def measure_window(options: GateOptions, side: Side, container: ContainerRun, index: int) -> None:
+    """One measured window: the seeded request mix, CPU from the container's accounting."""
+    before = container.cpu_seconds()
+    result = load.run(container.url, load.plan(options.requests, options.seed), options.concurrency, 120)
+    after = container.cpu_seconds()
+    if result.failed or result.sent != options.requests:
+        failures = f"{side.name} round {index + 1}: {result.failed} of {result.sent} requests failed"
+        raise RunError(f"{failures}\n{container.logs()[-3000:]}")
     side.cpu_per_request.append((after - before) / options.requests)
-    side.profile_dirs.append(profile_dir)
 
 
 def side_profile(side: Side) -> Profile:
-    paths = sorted(path for directory in side.profile_dirs for path in directory.glob("*.pprof"))
+    paths = sorted(side.profile_dir.glob("*.pprof"))
     if not paths:
         raise RunError(f"no profiles were written for the {side.name}")
     return read_profiles(paths)
@@ -118,8 +145,9 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
     options.report_dir.mkdir(parents=True)
     baseline_sha = resolve_baseline(options.project, options.baseline_ref)
     candidate_sha = git(options.project, "rev-parse", "HEAD")
-    baseline = Side("baseline", f"{options.image_name}:perf-baseline", baseline_sha)
-    candidate = Side("candidate", f"{options.image_name}:perf-candidate", candidate_sha)
+    profiles = options.report_dir / "profiles"
+    baseline = Side("baseline", f"{options.image_name}:perf-baseline", baseline_sha, profiles / "baseline")
+    candidate = Side("candidate", f"{options.image_name}:perf-candidate", candidate_sha, profiles / "candidate")
 
     with tempfile.TemporaryDirectory(prefix="perf-gate-") as scratch:
         baseline_context = Path(scratch) / "baseline"
@@ -128,19 +156,36 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
         build(options, baseline_context, baseline.image, baseline_sha, "perf-baseline")
     build(options, options.project, candidate.image, candidate_sha, "perf-candidate")
 
-    for index in range(options.rounds):
-        # Alternating rounds, the order flipped every pair (A B, B A, A B, …):
-        # drift over the run hits both sides alike, and so does any advantage
-        # of running first or second.
-        order = (baseline, candidate) if index % 2 == 0 else (candidate, baseline)
-        for side in order:
-            run_round(options, side, index)
-        log(
-            f"round {index + 1}/{options.rounds}: CPU per request baseline "
-            f"{baseline.cpu_per_request[-1] * 1000:.3f} ms, candidate {candidate.cpu_per_request[-1] * 1000:.3f} ms"
-        )
+    containers: dict[str, ContainerRun] = {}
+    try:
+        for side in (baseline, candidate):
+            containers[side.name] = start_side(options, side)
+        log(f"warming both up for {options.warmup_seconds:g} s")
+        warm_up(options, [(side, containers[side.name]) for side in (baseline, candidate)])
+        looks = stats.look_points(options.rounds)
+        confidence = stats.confidence_per_look(len(looks))
+        verdict: stats.Verdict | None = None
+        for index in range(options.rounds):
+            # Alternating windows, the order flipped every pair (A B, B A, A B, …):
+            # drift over the run hits both sides alike, and so does any advantage
+            # of running first or second.
+            order = (baseline, candidate) if index % 2 == 0 else (candidate, baseline)
+            for side in order:
+                measure_window(options, side, containers[side.name], index)
+            if index + 1 in looks:
+                verdict = stats.decide(
+                    baseline.cpu_per_request, candidate.cpu_per_request, options.threshold, confidence
+                )
+                log(f"after {index + 1} rounds: {verdict.summary()}")
+                if verdict.decision != "inconclusive":
+                    break
+    finally:
+        # SIGTERM, drain, final flush: each side's profile is written now.
+        for container in containers.values():
+            container.stop()
 
-    verdict = stats.decide(baseline.cpu_per_request, candidate.cpu_per_request, options.threshold)
+    if verdict is None:  # unreachable: the last round is always a look
+        raise RunError("no decision was taken")
     baseline_profile, candidate_profile = side_profile(baseline), side_profile(candidate)
     baseline_cpu = sum(baseline.cpu_per_request) / len(baseline.cpu_per_request)
     candidate_cpu = sum(candidate.cpu_per_request) / len(candidate.cpu_per_request)
@@ -163,12 +208,16 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
             "ratio": verdict.ratio,
             "interval": [verdict.low, verdict.high],
             "threshold": options.threshold,
+            "confidence_per_look": verdict.confidence,
+            "looks": stats.look_points(options.rounds),
             "baseline": {"commit": baseline_sha, "cpu_seconds_per_request": baseline.cpu_per_request},
             "candidate": {"commit": candidate_sha, "cpu_seconds_per_request": candidate.cpu_per_request},
             "load": {
                 "requests_per_round": options.requests,
-                "rounds": options.rounds,
+                "rounds": verdict.pairs,
+                "max_rounds": options.rounds,
                 "seed": options.seed,
+                "warmup_seconds": options.warmup_seconds,
                 "concurrency": options.concurrency,
                 "mix": load.MIX,
             },

@@ -97,6 +97,16 @@ class Profile:
         return sum(self.stacks.get(sample_type, Counter()).values())
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One sample as ddtrace wrote it: its stack, its values by sample type, and
+    its labels (``thread name``, ``trace endpoint``, ``span id``, …)."""
+
+    stack: Stack
+    values: dict[str, int]
+    labels: dict[str, str | int]
+
+
 def decompress(data: bytes) -> bytes:
     if data.startswith(ZSTD_MAGIC):
         with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
@@ -106,8 +116,9 @@ def decompress(data: bytes) -> bytes:
     return data
 
 
-def decode(data: bytes) -> Profile:
-    """Decode one profile; raises ProfileFormatError for anything else."""
+def decode_samples(data: bytes) -> tuple[list[str], list[Sample]]:
+    """The sample types and every sample of one profile; raises
+    ProfileFormatError for anything that is not a pprof profile."""
     try:
         message = _PROFILE.FromString(decompress(data))
     except (zstandard.ZstdError, OSError, EOFError, ValueError, DecodeError) as error:
@@ -126,15 +137,26 @@ def decode(data: bytes) -> Profile:
         for location in message.location
     }
     sample_types = [text(value_type.type) for value_type in message.sample_type]
-    stacks: dict[str, Counter[Stack]] = {name: Counter() for name in sample_types}
+    samples = []
     for sample in message.sample:
         frames: list[Frame] = []
         for location_id in sample.location_id:  # leaf first
             frames.extend(locations.get(location_id, [Frame("?", "")]))
-        stack = tuple(reversed(frames))
-        for name, value in zip(sample_types, sample.value, strict=False):
-            if value:
-                stacks[name][stack] += value
+        values = {name: value for name, value in zip(sample_types, sample.value, strict=False) if value}
+        labels: dict[str, str | int] = {
+            text(label.key): text(label.str) if label.str else label.num for label in sample.label
+        }
+        samples.append(Sample(stack=tuple(reversed(frames)), values=values, labels=labels))
+    return sample_types, samples
+
+
+def decode(data: bytes) -> Profile:
+    """Decode one profile, samples summed by stack; raises ProfileFormatError for anything else."""
+    sample_types, samples = decode_samples(data)
+    stacks: dict[str, Counter[Stack]] = {name: Counter() for name in sample_types}
+    for sample in samples:
+        for name, value in sample.values.items():
+            stacks[name][sample.stack] += value
     return Profile(sample_types=sample_types, stacks=stacks)
 
 

@@ -51,7 +51,7 @@ def docker(*arguments: str, timeout: float = 120) -> str:
 class ContainerRun:
     """One round's container: host network, profiles into ``profile_dir``."""
 
-    def __init__(self, image: str, profile_dir: Path, environment: dict[str, str], cpuset: str | None = None) -> None:
+    def __init__(self, image: str, profile_dir: Path, environment: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -60,8 +60,6 @@ class ContainerRun:
         variables = {**PROFILING_ENVIRONMENT, **environment, "PORT": str(self.port)}
         variables["DD_PROFILING_OUTPUT_PPROF"] = "/profiles/profile"
         arguments = ["run", "-d", "--network", "host", "-v", f"{profile_dir.resolve()}:/profiles"]
-        if cpuset:
-            arguments += ["--cpuset-cpus", cpuset]
         for name, value in variables.items():
             arguments += ["-e", f"{name}={value}"]
         self.id = docker(*arguments, image).strip()

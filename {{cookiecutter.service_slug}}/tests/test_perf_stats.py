@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from perf.stats import decide
+from perf.stats import confidence_per_look, decide, look_points, t_quantile
 
 
 def rounds(mean: float, noise: float, count: int, seed: int) -> list[float]:
@@ -59,3 +59,24 @@ def test_unusable_input_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=complaint):
         decide(baseline, candidate, threshold)
+
+
+@pytest.mark.parametrize(
+    ("degrees_of_freedom", "exact"),
+    [(4, 2.776), (7, 2.365), (11, 2.201), (29, 2.045)],  # two-sided 95%, from t tables
+)
+def test_t_quantile_matches_the_tables(degrees_of_freedom: int, exact: float) -> None:
+    assert t_quantile(0.975, degrees_of_freedom) == pytest.approx(exact, abs=0.002)
+
+
+def test_the_gate_looks_every_twelve_rounds_and_at_its_cap() -> None:
+    assert look_points(48) == [12, 24, 36, 48]
+    assert look_points(30) == [12, 24, 30]
+    assert look_points(8) == [8]
+    assert confidence_per_look(4) == pytest.approx(0.9875)
+
+
+def test_a_stricter_confidence_widens_the_interval() -> None:
+    baseline, candidate = rounds(10.0, 0.03, 12, 5), rounds(10.3, 0.03, 12, 6)
+    single, split = decide(baseline, candidate), decide(baseline, candidate, confidence=confidence_per_look(4))
+    assert split.low < single.low and split.high > single.high

@@ -1,0 +1,82 @@
+"""Where the CPU went, by function and endpoint, read from ddtrace's own pprof
+files: what Datadog shows as code hotspots, with no Datadog account.
+
+``python -m perf top profile.*.pprof`` prints the functions that burned the
+most CPU, with the endpoint of the request that ran them; ``--span-id`` keeps
+only the samples of one span (the id a trace or a log line shows), so a slow
+request's CPU can be read function by function.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .pprof import NATIVE, Sample, decode_samples
+
+CPU = "cpu-time"
+ENDPOINT_LABEL = "trace endpoint"
+SPAN_LABEL = "span id"
+LOCAL_ROOT_LABEL = "local root span id"
+NO_ENDPOINT = "(no endpoint)"
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    function: str
+    file: str
+    endpoint: str
+    nanoseconds: int
+    share: float  # of all the CPU selected
+
+
+def label_as_id(value: str | int | None) -> int | None:
+    """A span id label as traces and logs print it (pprof stores it signed)."""
+    return value & 0xFFFF_FFFF_FFFF_FFFF if isinstance(value, int) else None
+
+
+def read_samples(paths: list[Path]) -> list[Sample]:
+    samples: list[Sample] = []
+    for path in paths:
+        samples.extend(decode_samples(path.read_bytes())[1])
+    return samples
+
+
+def hotspots(samples: list[Sample], span_ids: frozenset[int] = frozenset()) -> list[Hotspot]:
+    """CPU by (innermost Python function, endpoint), most first. With
+    ``span_ids``, only samples whose span or local root span is one of them."""
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for sample in samples:
+        nanoseconds = sample.values.get(CPU, 0)
+        if not nanoseconds or not sample.stack:
+            continue
+        if (
+            span_ids
+            and not {
+                label_as_id(sample.labels.get(SPAN_LABEL)),
+                label_as_id(sample.labels.get(LOCAL_ROOT_LABEL)),
+            }
+            & span_ids
+        ):
+            continue
+        python_frames = [frame for frame in sample.stack if frame.filename != NATIVE] or list(sample.stack)
+        leaf = python_frames[-1]
+        endpoint = str(sample.labels.get(ENDPOINT_LABEL, NO_ENDPOINT))
+        totals[(leaf.function, leaf.filename, endpoint)] += nanoseconds
+    grand_total = sum(totals.values()) or 1
+    return [
+        Hotspot(function, file, endpoint, nanoseconds, nanoseconds / grand_total)
+        for (function, file, endpoint), nanoseconds in totals.most_common()
+    ]
+
+
+def format_hotspots(spots: list[Hotspot], limit: int = 10) -> str:
+    header = f"{'CPU':>9} {'share':>6}  {'function':<36} {'file':<24} endpoint"
+    lines = [header, "-" * len(header)]
+    for spot in spots[:limit]:
+        lines.append(
+            f"{spot.nanoseconds / 1e6:>7.0f}ms {spot.share:>6.1%}  {spot.function[:36]:<36} "
+            f"{Path(spot.file).name[:24]:<24} {spot.endpoint}"
+        )
+    return "\n".join(lines)
