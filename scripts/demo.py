@@ -79,12 +79,28 @@ def report(uploads: list[object], requests: int) -> None:
     print(f"The test agent received {len(uploads)} profile uploads for {requests} requests. Each one carried:")
     for key in ("service", "env", "version", "git.commit.sha", "git.repository_url", "team"):
         print(f"  {key:<20} {tags.get(key, '(missing)')}")
-    print(f"  {'profile types':<20} {tags.get('profiler_config', '(missing)')}")
     print("Endpoints seen by the profiler (requests counted per endpoint):")
     for endpoint, count in sorted(endpoints.items()):
         print(f"  {endpoint:<20} {count}")
+
+
+def where_the_cpu_went(uploads: list[object], project: Path, python: str, scratch: Path) -> None:
+    """What the profiles say, read by the service's own `python -m perf top`."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, upload in enumerate(uploads):
+        path = scratch / f"upload-{index:03d}.pprof"
+        path.write_bytes(upload.attachments["profile.pprof"])  # type: ignore[attr-defined]
+        paths.append(str(path))
+    result = subprocess.run(
+        [python, "-m", "perf", "top", "--limit", "8", *paths], cwd=project, capture_output=True, text=True, check=False
+    )
     print()
-    print("In Datadog, the same tags let the profile comparison view point a regression at its commit.")
+    print("Where the CPU went, by function and the endpoint that ran it (`python -m perf top`):")
+    print(result.stdout.rstrip() or result.stderr.rstrip())
+    print()
+    print("In Datadog, the same tags let the profile comparison view point a regression at its commit,")
+    print("and the endpoint and span labels lead from a slow request's trace to the code it ran.")
 
 
 def main() -> int:
@@ -132,6 +148,7 @@ def main() -> int:
         service.wait(timeout=60)
         uploads = agent.wait_for_profiles(count=1, timeout=30)
         report(uploads, requests)
+        where_the_cpu_went(uploads, project, python, workdir / "profiles")
         if arguments.keep:
             print(f"baked service kept in {project}")
         return 0

@@ -138,6 +138,12 @@ class TestAgent:
             received: list[dict[str, Any]] = json.load(response)
             return received
 
+    def traces(self) -> list[list[dict[str, Any]]]:
+        """Every trace received, each a list of spans (``span_id``, ``resource``, …)."""
+        with urllib.request.urlopen(f"{self.url}/test/session/traces", timeout=10) as response:
+            received: list[list[dict[str, Any]]] = json.load(response)
+            return received
+
     def profiles(self) -> list[ProfileUpload]:
         uploads = []
         for request in self.requests():

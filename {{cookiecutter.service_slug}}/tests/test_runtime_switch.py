@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,10 @@ def thread_count(pid: int) -> int:
     raise RuntimeError(f"no thread count for pid {pid}")
 
 
+def profiles_are(profiles: list[str], state: dict[str, Any]) -> bool:
+    return bool(state["profiles"] == profiles)
+
+
 def burst(url: str, size: int) -> list[int]:
     """``size`` workload requests at once; the status codes."""
     with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(max_workers=size) as pool:
@@ -151,7 +156,7 @@ def test_a_thousand_switches_leave_the_process_able_to_start_threads_and_profili
         for change in range(first, first + times):
             profiles = sets[change % 2]
             control.write_text(json.dumps({"enabled": True, "profiles": profiles}))
-            wait_for_state(service.url, lambda state, wanted=profiles: state["profiles"] == wanted, poll_seconds=0.002)
+            wait_for_state(service.url, partial(profiles_are, profiles), poll_seconds=0.002)
 
     # The first changes create the threads every later one reuses (the one
     # that applies changes, the readiness probe's): measure after them.

@@ -23,9 +23,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from .build_info import BuildInfo
 from .profiling_control import ProfileSet
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from ddtrace.profiling.profiler import Profiler
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRACER_SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
@@ -285,3 +289,23 @@ class Observability:
             from ddtrace.trace import tracer
 
             tracer.shutdown(timeout=TRACER_SHUTDOWN_TIMEOUT_SECONDS)
+
+    async def run_in_thread(self, function: Callable[..., T], *args: object) -> T:
+        """Run blocking work in a worker thread, inside a span of its own.
+
+        ddtrace's profiler ties a thread's samples to a span only when the span
+        is activated *in that thread*; work handed to a worker thread inherits
+        the request's context but activates nothing, so its CPU samples carried
+        no endpoint and no span. Opening a child span in the worker thread
+        links them (the child's local root is the request's span).
+        """
+        return await run_in_threadpool(self._in_span, function, *args)
+
+    def _in_span(self, function: Callable[..., T], *args: object) -> T:
+        if not self.settings.dd_trace_enabled:
+            return function(*args)
+        from ddtrace.trace import tracer
+
+        module = function.__module__.rsplit(".", 1)[-1]
+        with tracer.trace(f"{module}.{function.__name__}"):
+            return function(*args)

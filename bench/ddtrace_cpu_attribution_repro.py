@@ -1,0 +1,245 @@
+"""Minimal reproduction: ddtrace's CPU profile charges a worker thread's CPU
+bursts to the frame it waits in afterwards.
+
+No web framework, no tracing: one worker thread takes jobs from a queue (as a
+thread pool does) and burns a known amount of CPU per job in ``burn()``; the
+main thread hands it jobs with a pause between them. The true CPU of
+``burn()`` is timed with ``time.thread_time()`` around each job; ddtrace's
+profile (written to files with ``DD_PROFILING_OUTPUT_PPROF``) is decoded and
+its ``cpu-time`` of ``burn()`` compared with it.
+
+Why it happens (ddtrace 4.16, the echion sampler): every sample of a thread
+carries the thread's CPU clock delta since that thread's previous sample, and
+charges it to the stack the thread has *at the moment of the sample*. A burst
+shorter than the sampling interval (adaptive, ~10-100 ms) mostly ends before
+the next sample, which then finds the thread in ``Condition.wait`` and charges
+the whole burst there.
+
+Usage (needs only ddtrace and zstandard)::
+
+    python bench/ddtrace_cpu_attribution_repro.py [--seconds 30] [--burst-ms 6]
+
+Prints one row per pause between jobs: the true CPU of ``burn()``, the CPU
+the profile gives it, their ratio, and the share of the worker's profiled CPU
+whose innermost frame is a wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import queue
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "_wait_for_tstate_lock", "acquire"})
+
+
+def burn(iterations: int) -> bytes:
+    """Pure CPU: chained SHA-256."""
+    digest = b"seed"
+    for _ in range(iterations):
+        digest = hashlib.sha256(digest).digest()
+    return digest
+
+
+def iterations_for(milliseconds: float) -> int:
+    started = time.thread_time()
+    burn(20_000)
+    per_iteration = (time.thread_time() - started) / 20_000
+    return max(1, int(milliseconds / 1000 / per_iteration))
+
+
+# --- a pprof reader: protobuf wire format, only the fields used here ---------
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+
+
+def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
+    fields: list[tuple[int, int | bytes]] = []
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, position = _varint(data, position)
+            fields.append((number, value))
+        elif wire == 2:
+            length, position = _varint(data, position)
+            fields.append((number, data[position : position + length]))
+            position += length
+        elif wire == 1:
+            position += 8
+        elif wire == 5:
+            position += 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+    return fields
+
+
+def _packed(value: int | bytes) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    numbers, position = [], 0
+    while position < len(value):
+        number, position = _varint(value, position)
+        numbers.append(number)
+    return numbers
+
+
+def cpu_samples(path: Path) -> Counter[tuple[tuple[str, ...], str]]:
+    """cpu-time (ns) by (stack as function names, leaf first; thread name) in one pprof file."""
+    import zstandard
+
+    raw = path.read_bytes()
+    if raw.startswith(b"\x28\xb5\x2f\xfd"):
+        raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)).read()
+    top = _fields(raw)
+    strings = [value.decode() for number, value in top if number == 6 and isinstance(value, bytes)]
+    functions: dict[int, str] = {}
+    locations: dict[int, list[int]] = {}
+    sample_types: list[str] = []
+    for number, value in top:
+        if not isinstance(value, bytes):
+            continue
+        fields = dict(_fields(value)) if number in (1, 4, 5) else {}
+        if number == 1:
+            sample_types.append(strings[int(fields.get(1, 0))])
+        elif number == 5:
+            functions[int(fields.get(1, 0))] = strings[int(fields.get(2, 0))]
+        elif number == 4:
+            lines = [line for field, line in _fields(value) if field == 4 and isinstance(line, bytes)]
+            locations[int(fields.get(1, 0))] = [int(dict(_fields(line)).get(1, 0)) for line in lines]
+    cpu_index = sample_types.index("cpu-time")
+    totals: Counter[tuple[tuple[str, ...], str]] = Counter()
+    for number, value in top:
+        if number != 2 or not isinstance(value, bytes):
+            continue
+        location_ids: list[int] = []
+        values: list[int] = []
+        thread = ""
+        for field, content in _fields(value):
+            if field == 1:
+                location_ids += _packed(content)
+            elif field == 2:
+                values += _packed(content)
+            elif field == 3 and isinstance(content, bytes):
+                label = dict(_fields(content))
+                if strings[int(label.get(1, 0))] == "thread name":
+                    thread = strings[int(label.get(2, 0))]
+        if cpu_index < len(values) and values[cpu_index]:
+            stack = tuple(functions.get(f, "?") for location in location_ids for f in locations.get(location, []))
+            totals[(stack, thread)] += values[cpu_index]
+    return totals
+
+
+def is_wait(stack: tuple[str, ...]) -> bool:
+    """Whether the innermost frames (names like ``Condition.wait``) are a wait;
+    on Python 3.12+ a native frame may sit below the Python one."""
+    return any(name.rsplit(".", 1)[-1] in WAIT_FUNCTIONS for name in stack[:2])
+
+
+# --- the experiment -------------------------------------------------------------
+
+
+def run_shape(
+    profile_dir: Path, seconds: float, iterations: int, pause_ms: float
+) -> tuple[float, Counter[tuple[tuple[str, ...], str]]]:
+    """One profiler run: the true CPU seconds of burn(), and the profile's CPU by stack and thread."""
+    from ddtrace.profiling import Profiler
+
+    jobs: queue.Queue[int | None] = queue.Queue()
+    done: queue.Queue[float] = queue.Queue()
+
+    def worker() -> None:
+        while (job := jobs.get()) is not None:
+            started = time.thread_time()
+            burn(job)
+            done.put(time.thread_time() - started)
+
+    already_written = set(profile_dir.glob("*.pprof"))
+    profiler = Profiler()
+    profiler.start()
+    thread = threading.Thread(target=worker, name="worker")
+    thread.start()
+    true_cpu = 0.0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        jobs.put(iterations)
+        true_cpu += done.get()
+        if pause_ms:
+            time.sleep(pause_ms / 1000)
+    jobs.put(None)
+    thread.join()
+    profiler.stop(flush=True)
+    totals: Counter[tuple[tuple[str, ...], str]] = Counter()
+    for path in sorted(set(profile_dir.glob("*.pprof")) - already_written):
+        totals.update(cpu_samples(path))
+    return true_cpu, totals
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="per shape (the first ~15 s sample slower)")
+    parser.add_argument("--burst-ms", type=float, default=6.0, help="CPU per job, in ms (the service's 6.3 ms)")
+    parser.add_argument("--pauses-ms", default="0,5,50,200", help="pauses between jobs, comma-separated")
+    parser.add_argument("--verbose", action="store_true", help="also print the worker's innermost frames")
+    arguments = parser.parse_args(argv)
+    # Set before ddtrace is imported (it reads them then): CPU profile only,
+    # profiles to files instead of uploads, no telemetry.
+    profile_dir = Path(tempfile.mkdtemp(prefix="ddtrace-repro-"))
+    os.environ.update(
+        {
+            "DD_PROFILING_OUTPUT_PPROF": str(profile_dir / "profile"),
+            "DD_PROFILING_MEMORY_ENABLED": "false",
+            "DD_PROFILING_LOCK_ENABLED": "false",
+            "DD_PROFILING_UPLOAD_INTERVAL": "3600",
+            "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+            "DD_TRACE_ENABLED": "false",
+        }
+    )
+    import ddtrace
+
+    iterations = iterations_for(arguments.burst_ms)
+    print(
+        f"ddtrace {ddtrace.__version__}, Python {sys.version.split()[0]}, {arguments.seconds:g} s per shape, "
+        f"bursts of {arguments.burst_ms:g} ms ({iterations} iterations)"
+    )
+    print("| pause between jobs | true CPU of burn() | profile's CPU of burn() | ratio | worker CPU on a wait frame |")
+    print("|---|---|---|---|---|")
+    for pause in (float(text) for text in arguments.pauses_ms.split(",")):
+        true_cpu, totals = run_shape(profile_dir, arguments.seconds, iterations, pause)
+        credited = sum(value for (stack, _), value in totals.items() if "burn" in stack) / 1e9
+        worker = [(stack, value) for (stack, thread), value in totals.items() if thread == "worker"]
+        worker_total = sum(value for _, value in worker) or 1
+        # The innermost frame is a wait (native frames, on Python 3.12+, may sit below it).
+        waiting = sum(value for stack, value in worker if is_wait(stack)) / worker_total
+        print(f"| {pause:g} ms | {true_cpu:.2f} s | {credited:.2f} s | {credited / true_cpu:.2f} | {waiting:.0%} |")
+        if arguments.verbose:
+            leaves: Counter[str] = Counter()
+            for stack, value in worker:
+                leaves[stack[0] if stack else "?"] += value
+            print(
+                "    worker's innermost frames:",
+                ", ".join(f"{n} {v / worker_total:.0%}" for n, v in leaves.most_common(4)),
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

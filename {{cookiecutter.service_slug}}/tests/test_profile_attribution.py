@@ -1,0 +1,85 @@
+"""What the profiles say, checked against known work: the CPU a request's
+workload burns carries that request's endpoint and a span of its trace, so
+Datadog's "CPU by endpoint" and the trace-to-profile drill-down find it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from perf.hotspots import hotspots, label_as_id
+from perf.pprof import Sample, decode_samples
+
+from .agent import TestAgent
+from .service import ServiceProcess
+
+CPU = "cpu-time"
+ENDPOINT = "GET /cpu-intensive"
+# Long enough per request (~0.1 s) that the sampler catches the work in the act.
+ITERATIONS = 300_000
+REQUESTS = 24
+CLIENTS = 2
+LINKED_SHARE_FLOOR = 0.9
+
+
+def cpu_request(client: httpx.Client) -> httpx.Response:
+    return client.get("/cpu-intensive", params={"iterations": ITERATIONS})
+
+
+def uploaded_samples(test_agent: TestAgent) -> list[Sample]:
+    return [
+        sample
+        for upload in test_agent.profiles()
+        for sample in decode_samples(upload.attachments["profile.pprof"])[1]
+        if CPU in sample.values
+    ]
+
+
+def in_the_workload(sample: Sample) -> bool:
+    """Whether the innermost Python frame is the CPU workload."""
+    python_frames = [frame for frame in sample.stack if frame.filename != "<native>"]
+    return bool(python_frames) and python_frames[-1].function == "hash_chain"
+
+
+def share(samples: list[Sample], predicate: Callable[[Sample], bool]) -> float:
+    total = sum(sample.values[CPU] for sample in samples)
+    return sum(sample.values[CPU] for sample in samples if predicate(sample)) / total
+
+
+def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
+    test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> None:
+    # The default upload interval: the whole run lands in the final profile,
+    # flushed at shutdown after every request has finished.
+    service = start_service(DD_TRACE_AGENT_URL=test_agent.url, WORKLOAD_MAX_CONCURRENCY=str(CLIENTS))
+    with httpx.Client(base_url=service.url, timeout=60) as client, ThreadPoolExecutor(CLIENTS) as pool:
+        codes = [response.status_code for response in pool.map(lambda _: cpu_request(client), range(REQUESTS))]
+    assert codes == [200] * REQUESTS, codes
+    service.stop()  # flushes the last profile and the pending spans
+
+    request_spans = {
+        span["span_id"]
+        for trace in test_agent.traces()
+        for span in trace
+        if span.get("resource") == ENDPOINT or span["name"] == "workload.hash_chain"
+    }
+    samples = uploaded_samples(test_agent)
+    workload = [sample for sample in samples if in_the_workload(sample)]
+    assert workload, "no CPU sample of hash_chain in any uploaded profile"
+    with_endpoint = share(workload, lambda sample: sample.labels.get("trace endpoint") == ENDPOINT)
+    assert with_endpoint >= LINKED_SHARE_FLOOR, (
+        f"{with_endpoint:.0%} of hash_chain's CPU carries the endpoint {ENDPOINT!r}; "
+        f"labels seen: {sorted({str(sample.labels) for sample in workload})[:3]}"
+    )
+    with_span = share(workload, lambda sample: label_as_id(sample.labels.get("span id")) in request_spans)
+    assert with_span >= LINKED_SHARE_FLOOR, (
+        f"{with_span:.0%} of hash_chain's CPU carries the span id of a span in its request's trace"
+    )
+
+    # From one request's trace to its CPU, as `python -m perf top --span-id` reads it.
+    root = label_as_id(workload[0].labels.get("local root span id"))
+    assert root is not None
+    spots = hotspots(samples, frozenset({root}))
+    assert spots and (spots[0].function, spots[0].endpoint) == ("hash_chain", ENDPOINT), spots[:3]
