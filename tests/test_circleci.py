@@ -261,3 +261,16 @@ def test_generated_pipeline_runs_the_perf_gate_on_branches_other_than_main(gener
     commands = [s["run"]["command"] for s in config["jobs"]["perf-gate"]["steps"] if isinstance(s, dict) and "run" in s]
     assert any("python -m perf gate" in command for command in commands)
     assert step(config, "perf-gate", "store_artifacts")["path"] == "perf-report"
+
+
+def test_template_pipeline_runs_the_same_entry_point_as_ci() -> None:
+    """The template's own pipeline goes through .ci/run, which installs wrk and
+    debootstrap and requires Docker and wrk, so no lane silently skips there."""
+    commands = [
+        step["run"]["command"]
+        for job in load(TEMPLATE_CONFIG)["jobs"].values()
+        for step in job["steps"]
+        if isinstance(step, dict) and "run" in step
+    ]
+    assert any(command.startswith("bash .ci/run") for command in commands), commands
+    assert "REQUIRE_WRK=1" in (TEMPLATE_DIR / ".ci" / "run").read_text()
