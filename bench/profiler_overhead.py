@@ -89,13 +89,15 @@ CONFIDENCE = 0.95
 @dataclass(frozen=True)
 class Configuration:
     """A profiler configuration: ``profiles`` None means profiling off;
-    ``switches`` False leaves the profile types to the service's own defaults."""
+    ``switches`` False leaves the profile types to the service's own defaults.
+    Its ratios are taken against ``reference`` in the same round."""
 
     key: str
     label: str
     profiles: frozenset[str] | None
     switches: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    reference: str = "off"
 
     def environment(self) -> dict[str, str]:
         if self.profiles is None:
@@ -124,6 +126,9 @@ class Configuration:
 OFF = "off"
 DEFAULT = "default"
 ALL = "all"
+TRACED = "traced"
+SHIPPED = "shipped"
+TRACING_ON = {"DD_TRACE_ENABLED": "true"}
 CONFIGURATIONS = {
     configuration.key: configuration
     for configuration in (
@@ -135,6 +140,17 @@ CONFIGURATIONS = {
         Configuration("memory", "allocation/heap alone", frozenset({"memory"})),
         Configuration("lock", "lock alone", frozenset({"lock"})),
         Configuration(ALL, "ddtrace's default", frozenset({"cpu", "memory", "lock", "exception"})),
+        # As shipped: tracing on in both arms, so the profiler's per-span work
+        # (linking samples to spans and endpoints) is in the cost.
+        Configuration(TRACED, "tracing alone (reference for as shipped)", None, extra=TRACING_ON),
+        Configuration(
+            SHIPPED,
+            "as shipped: tracing and the default profile",
+            frozenset(),
+            switches=False,
+            extra=TRACING_ON,
+            reference=TRACED,
+        ),
         # Tuning candidates, measured on request (--configs).
         Configuration(
             "cpu-no-timeline", "CPU, no timeline", frozenset({"cpu"}), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
@@ -198,6 +214,7 @@ class Options:
     rounds: int
     seconds: int
     warmup: int
+    settle: int
     connections: int
     placement: CpuPlacement
 
@@ -269,6 +286,8 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
             raise BenchError(f"{configuration.key}: asked for {asked}, the service runs {in_force}")
         time.sleep(0.5)
         rss_idle = rss_mib(instance.pid)
+        if options.settle:
+            instance.load(ENDPOINTS["/"], options.settle, options.connections, options.placement)
         for path in ENDPOINTS.values():
             instance.load(path, options.warmup, options.connections, options.placement)
         endpoints = {
@@ -393,7 +412,13 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
     emit(
         f"{options.rounds} rounds, each a fresh instance per configuration in a shuffled order, "
         f"{options.warmup} s warm-up and {options.seconds} s of wrk -c{options.connections} per endpoint. "
-        "Ratios to profiling off in the same round: median over the rounds [95% interval]. "
+        + (
+            f"{options.settle} s of load on `/` first (past ddtrace's ~15 s start-up sampling). "
+            if options.settle
+            else ""
+        )
+        + "Ratios to profiling off (as shipped: to tracing alone) in the same round: "
+        "median over the rounds [95% interval]. "
         "Budget: CPU per request and throughput within 2%, p99 within 5%."
     )
     if results.unavailable:
@@ -402,12 +427,13 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
     emit("| configuration | endpoint | CPU per request | throughput | p50 | p99 | budget |")
     emit("|---|---|---|---|---|---|---|")
     for key, runs in results.runs.items():
-        if key == OFF:
-            continue
         configuration = CONFIGURATIONS[key]
+        if key == configuration.reference:
+            continue
+        reference = results.runs[configuration.reference]
         for endpoint in ENDPOINTS:
             cpu, throughput, p50, p99 = (
-                median_interval(paired_ratios(runs, off, endpoint, metric))
+                median_interval(paired_ratios(runs, reference, endpoint, metric))
                 for metric in ("cpu_ms_per_request", "requests_per_second", "p50_ms", "p99_ms")
             )
             emit(
@@ -489,9 +515,9 @@ def parse_configurations(text: str) -> list[Configuration]:
     unknown = [key for key in keys if key not in CONFIGURATIONS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown configuration {unknown[0]!r}; known: {', '.join(CONFIGURATIONS)}")
-    if OFF not in keys:
-        keys.insert(0, OFF)  # every ratio needs it
-    return [CONFIGURATIONS[key] for key in dict.fromkeys(keys)]
+    # Every ratio needs its reference (off, or tracing alone for "as shipped").
+    references = [CONFIGURATIONS[key].reference for key in keys]
+    return [CONFIGURATIONS[key] for key in dict.fromkeys([OFF, *references, *keys])]
 
 
 def whole_number(minimum: int) -> Callable[[str], int]:
@@ -513,6 +539,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=whole_number(1), default=12, help="fresh instances per configuration (12)")
     parser.add_argument("--seconds", type=whole_number(1), default=4, help="measured seconds per endpoint (4)")
     parser.add_argument("--warmup", type=whole_number(1), default=2, help="warm-up seconds per endpoint (2)")
+    parser.add_argument(
+        "--settle", type=whole_number(0), default=0, help="seconds of load on / before the warm-ups (0)"
+    )
     parser.add_argument("--connections", type=whole_number(1), default=2, help="wrk's concurrency (2)")
     parser.add_argument(
         "--configs",
@@ -547,10 +576,11 @@ def main(argv: list[str]) -> int:
         rounds=arguments.rounds,
         seconds=arguments.seconds,
         warmup=arguments.warmup,
+        settle=arguments.settle,
         connections=arguments.connections,
         placement=CpuPlacement.choose(pin=not arguments.no_pin),
     )
-    per_instance = 3 + len(ENDPOINTS) * (arguments.warmup + arguments.seconds)
+    per_instance = 3 + arguments.settle + len(ENDPOINTS) * (arguments.warmup + arguments.seconds)
     minutes = len(targets) * arguments.rounds * (len(arguments.configs) * per_instance + 4 * 3) / 60
     log(f"about {minutes:.0f} minutes: {', '.join(targets)}; {', '.join(c.key for c in arguments.configs)}")
 
