@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -78,9 +78,9 @@ class Settings(BaseSettings):
     # The HTTP server.
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
     port: int = Field(default={{ cookiecutter.http_port }}, ge=1, le=65535)
-    log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # auto: JSON when stdout is not a terminal (containers, CI), plain text when it is.
-    log_format: str = Field(default="auto", pattern=r"^(auto|json|plain)$")
+    log_format: Literal["auto", "json", "plain"] = "auto"
     shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300)
 
     # The workload endpoints that give profiles something to show.
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
             raise ValueError("must not carry credentials")
         return value
 
-    def resolved_log_format(self) -> str:
+    def resolved_log_format(self) -> Literal["json", "plain"]:
         """``json`` or ``plain``; ``auto`` decides by whether stdout is a terminal."""
         if self.log_format != "auto":
             return self.log_format
