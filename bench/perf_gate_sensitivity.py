@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 from tests.docker_support import base_image_for, engine_unavailable_reason  # noqa: E402
 
 GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.invalid"]
+# uv from this environment (.venv/bin beside the running Python), else PATH.
+UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
 LOOP = "    for _ in range(iterations):\n"
 INJECTED = "    for _ in range(iterations + iterations // 8):  # injected regression\n"
 
@@ -40,7 +43,7 @@ def sh(command: list[str], cwd: Path) -> str:
 def gate(project: Path, base_image: str) -> tuple[str, float, float, int]:
     started = time.monotonic()
     subprocess.run(
-        ["uv", "run", "--locked", "python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image],
+        [UV, "run", "--locked", "python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image],
         cwd=project,
         capture_output=True,
         text=True,
@@ -63,7 +66,7 @@ def main() -> int:
     environment_note = f"{os.cpu_count()} cores, base image {base_image}"
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as scratch:
         project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
-        sh(["uv", "sync", "--locked", "--quiet"], project)
+        sh([UV, "sync", "--locked", "--quiet"], project)
         sh([*GIT, "init", "-q", "-b", "main"], project)
         sh([*GIT, "add", "-A"], project)
         sh([*GIT, "commit", "-q", "-m", "generated"], project)
