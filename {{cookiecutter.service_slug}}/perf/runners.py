@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# ddtrace's private cap on the stack sampler's adaptive interval, in µs (read
+# by ddtrace 4.16; tests/test_ddtrace_internals.py fails loudly if it stops).
+MAX_SAMPLING_INTERVAL_VARIABLE = "_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US"
 # The same for every run being compared: profiles go to files, not an agent;
 # no tracing or telemetry traffic; stack sampling at least every 10 ms, so CPU
 # is charged to the function that used it even for short requests (ddtrace's
@@ -22,7 +25,7 @@ PROFILING_ENVIRONMENT = {
     "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
     # One hash seed for every run, so dict and set layouts can't differ between runs.
     "PYTHONHASHSEED": "0",
-    "_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US": "10000",
+    MAX_SAMPLING_INTERVAL_VARIABLE: "10000",
 }
 CGROUP_CPU_FILES = (
     ("/sys/fs/cgroup/cpu.stat", "usage_usec", 1e-6),  # cgroup v2
