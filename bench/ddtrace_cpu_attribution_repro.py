@@ -15,9 +15,13 @@ shorter than the sampling interval (adaptive, ~10-100 ms) mostly ends before
 the next sample, which then finds the thread in ``Condition.wait`` and charges
 the whole burst there.
 
-Usage (needs only ddtrace and zstandard)::
+Usage (needs only ddtrace and zstandard; from the template checkout)::
 
-    python bench/ddtrace_cpu_attribution_repro.py [--seconds 30] [--burst-ms 6]
+    .venv/bin/uv run --no-project --with ddtrace==4.16.0 --with zstandard \
+        python bench/ddtrace_cpu_attribution_repro.py [--seconds 30] [--burst-ms 6]
+
+Each shape runs in a fresh profiler, so with the default 30 s about the first
+15 s are ddtrace's slower start-up sampling; raise --seconds to see steady state.
 
 Prints one row per pause between jobs: the true CPU of ``burn()``, the CPU
 the profile gives it, their ratio, and the share of the worker's profiled CPU

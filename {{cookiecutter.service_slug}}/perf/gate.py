@@ -99,8 +99,9 @@ def start_side(options: GateOptions, side: Side) -> ContainerRun:
     try:
         load.wait_until_healthy(container.url, timeout=60)
     except TimeoutError as error:
+        logs = container.logs()  # before stop(), which removes the container
         container.stop()
-        raise RunError(f"{side.name}: {error}\n{container.logs()[-3000:]}") from None
+        raise RunError(f"{side.name}: {error}\n{logs[-3000:]}") from None
     return container
 
 
@@ -209,7 +210,7 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
             "interval": [verdict.low, verdict.high],
             "threshold": options.threshold,
             "confidence_per_look": verdict.confidence,
-            "looks": stats.look_points(options.rounds),
+            "looks": looks,
             "baseline": {"commit": baseline_sha, "cpu_seconds_per_request": baseline.cpu_per_request},
             "candidate": {"commit": candidate_sha, "cpu_seconds_per_request": candidate.cpu_per_request},
             "load": {

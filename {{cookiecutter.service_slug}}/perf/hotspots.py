@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pprof import NATIVE, Sample, decode_samples
+from .pprof import Sample, decode_samples, innermost_python_frame
 
 CPU = "cpu-time"
 ENDPOINT_LABEL = "trace endpoint"
@@ -43,25 +43,21 @@ def read_samples(paths: list[Path]) -> list[Sample]:
     return samples
 
 
+def in_spans(sample: Sample, span_ids: frozenset[int]) -> bool:
+    """Whether the sample ran under one of ``span_ids``, as its span or its local root."""
+    ids = {label_as_id(sample.labels.get(SPAN_LABEL)), label_as_id(sample.labels.get(LOCAL_ROOT_LABEL))}
+    return bool(ids & span_ids)
+
+
 def hotspots(samples: list[Sample], span_ids: frozenset[int] = frozenset()) -> list[Hotspot]:
     """CPU by (innermost Python function, endpoint), most first. With
     ``span_ids``, only samples whose span or local root span is one of them."""
     totals: Counter[tuple[str, str, str]] = Counter()
     for sample in samples:
         nanoseconds = sample.values.get(CPU, 0)
-        if not nanoseconds or not sample.stack:
+        if not nanoseconds or not sample.stack or (span_ids and not in_spans(sample, span_ids)):
             continue
-        if (
-            span_ids
-            and not {
-                label_as_id(sample.labels.get(SPAN_LABEL)),
-                label_as_id(sample.labels.get(LOCAL_ROOT_LABEL)),
-            }
-            & span_ids
-        ):
-            continue
-        python_frames = [frame for frame in sample.stack if frame.filename != NATIVE] or list(sample.stack)
-        leaf = python_frames[-1]
+        leaf = innermost_python_frame(sample.stack)
         endpoint = str(sample.labels.get(ENDPOINT_LABEL, NO_ENDPOINT))
         totals[(leaf.function, leaf.filename, endpoint)] += nanoseconds
     grand_total = sum(totals.values()) or 1

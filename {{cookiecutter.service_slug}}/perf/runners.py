@@ -15,9 +15,10 @@ from pathlib import Path
 # by ddtrace 4.16; tests/test_ddtrace_internals.py fails loudly if it stops).
 MAX_SAMPLING_INTERVAL_VARIABLE = "_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US"
 # The same for every run being compared: profiles go to files, not an agent;
-# no tracing or telemetry traffic; stack sampling at least every 10 ms, so CPU
-# is charged to the function that used it even for short requests (ddtrace's
-# adaptive sampling otherwise stretches the interval to 100 ms).
+# no tracing or telemetry traffic; stack sampling at least every 10 ms (the
+# adaptive interval otherwise stretches to 100 ms), for more samples per run.
+# It does not make short bursts land on their own function: ddtrace charges a
+# thread's CPU since its last sample to the stack it finds (see the README).
 PROFILING_ENVIRONMENT = {
     "DD_PROFILING_ENABLED": "true",
     "DD_PROFILING_UPLOAD_INTERVAL": "300",

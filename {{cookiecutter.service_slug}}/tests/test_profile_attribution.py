@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from perf.hotspots import hotspots, label_as_id
-from perf.pprof import Sample, decode_samples
+from perf.pprof import Sample, decode_samples, innermost_python_frame
 
 from .agent import TestAgent
 from .service import ServiceProcess
@@ -39,8 +39,7 @@ def uploaded_samples(test_agent: TestAgent) -> list[Sample]:
 
 def in_the_workload(sample: Sample) -> bool:
     """Whether the innermost Python frame is the CPU workload."""
-    python_frames = [frame for frame in sample.stack if frame.filename != "<native>"]
-    return bool(python_frames) and python_frames[-1].function == "hash_chain"
+    return bool(sample.stack) and innermost_python_frame(sample.stack).function == "hash_chain"
 
 
 def share(samples: list[Sample], predicate: Callable[[Sample], bool]) -> float:
@@ -59,12 +58,17 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     assert codes == [200] * REQUESTS, codes
     service.stop()  # flushes the last profile and the pending spans
 
-    request_spans = {
-        span["span_id"]
-        for trace in test_agent.traces()
-        for span in trace
-        if span.get("resource") == ENDPOINT or span["name"] == "workload.hash_chain"
-    }
+    spans = [span for trace in test_agent.traces() for span in trace]
+    trace_of = {span["span_id"]: span["trace_id"] for span in spans}
+    endpoint_traces = {span["trace_id"] for span in spans if span.get("resource") == ENDPOINT}
+
+    def in_its_requests_trace(sample: Sample) -> bool:
+        """The sample's span is in the same trace as its request's root span,
+        and that trace is a request to the endpoint."""
+        trace = trace_of.get(label_as_id(sample.labels.get("span id")))
+        root_trace = trace_of.get(label_as_id(sample.labels.get("local root span id")))
+        return trace is not None and trace == root_trace and trace in endpoint_traces
+
     samples = uploaded_samples(test_agent)
     workload = [sample for sample in samples if in_the_workload(sample)]
     assert workload, "no CPU sample of hash_chain in any uploaded profile"
@@ -73,7 +77,7 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
         f"{with_endpoint:.0%} of hash_chain's CPU carries the endpoint {ENDPOINT!r}; "
         f"labels seen: {sorted({str(sample.labels) for sample in workload})[:3]}"
     )
-    with_span = share(workload, lambda sample: label_as_id(sample.labels.get("span id")) in request_spans)
+    with_span = share(workload, in_its_requests_trace)
     assert with_span >= LINKED_SHARE_FLOOR, (
         f"{with_span:.0%} of hash_chain's CPU carries the span id of a span in its request's trace"
     )
