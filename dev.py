@@ -4,6 +4,8 @@
     python3 dev.py demo   bake a service, run it beside a local Datadog test
                           agent, and print what its profiles carried
     python3 dev.py test   the template's whole test suite
+    python3 dev.py lock   refresh the generated service's uv.lock after a
+                          dependency change (extra arguments go to uv lock)
 
 Both first make ``.venv`` here and install ``requirements-dev.txt`` into it
 (once; again when that file changes).
@@ -52,13 +54,13 @@ def tool_environment() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("demo", "test", "lock"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     ensure_environment()
     python = str(venv_python())
-    if argv[0] == "demo":
-        command = [python, str(ROOT / "scripts" / "demo.py"), *argv[1:]]
+    if argv[0] in ("demo", "lock"):
+        command = [python, str(ROOT / "scripts" / f"{argv[0]}.py"), *argv[1:]]
     else:
         command = [python, "-m", "pytest", *argv[1:]]
     return subprocess.run(command, cwd=ROOT, env=tool_environment(), check=False).returncode
