@@ -26,12 +26,14 @@ BAKED_VERSION = "1.4.2"
 @pytest.fixture(autouse=True)
 def clean_environment() -> Iterator[None]:
     """Each test starts from an environment without service or Datadog settings;
-    in-process apps neither trace nor profile (the process tests do)."""
+    in-process apps neither trace, profile nor send metrics (the process tests do)."""
     saved = dict(os.environ)
     for key in list(os.environ):
         if key.startswith(ISOLATED_PREFIXES) or key in ISOLATED_NAMES:
             del os.environ[key]
-    os.environ.update({"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"})
+    os.environ.update(
+        {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false", "DD_RUNTIME_METRICS_ENABLED": "false"}
+    )
     yield
     os.environ.clear()
     os.environ.update(saved)

@@ -1,11 +1,13 @@
 """What the profiles say, checked against known work: the CPU a request's
-workload burns carries that request's endpoint and a span of its trace, so
-Datadog's "CPU by endpoint" and the trace-to-profile drill-down find it."""
+workload burns carries that request's endpoint and a span of its trace (the
+trace its caller started, through W3C ``traceparent``), so Datadog's "CPU by
+endpoint" and the trace-to-profile drill-down find it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from random import Random
 
 import httpx
 
@@ -24,8 +26,10 @@ CLIENTS = 2
 LINKED_SHARE_FLOOR = 0.9
 
 
-def cpu_request(client: httpx.Client) -> httpx.Response:
-    return client.get("/cpu-intensive", params={"iterations": ITERATIONS})
+def cpu_request(client: httpx.Client, trace_id: int) -> httpx.Response:
+    """One request as a caller in a trace of its own would send it."""
+    traceparent = f"00-{trace_id:032x}-{0x1122334455667788:016x}-01"
+    return client.get("/cpu-intensive", params={"iterations": ITERATIONS}, headers={"traceparent": traceparent})
 
 
 def uploaded_samples(test_agent: TestAgent) -> list[Sample]:
@@ -53,18 +57,21 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     # The default upload interval: the whole run lands in the final profile,
     # flushed at shutdown after every request has finished.
     service = start_service(DD_TRACE_AGENT_URL=test_agent.url, WORKLOAD_MAX_CONCURRENCY=str(CLIENTS))
+    callers_traces = [Random(seed).getrandbits(128) for seed in range(REQUESTS)]
     with httpx.Client(base_url=service.url, timeout=60) as client, ThreadPoolExecutor(CLIENTS) as pool:
-        codes = [response.status_code for response in pool.map(lambda _: cpu_request(client), range(REQUESTS))]
+        codes = [response.status_code for response in pool.map(lambda t: cpu_request(client, t), callers_traces)]
     assert codes == [200] * REQUESTS, codes
     service.stop()  # flushes the last profile and the pending spans
 
     spans = [span for trace in test_agent.traces() for span in trace]
     trace_of = {span["span_id"]: span["trace_id"] for span in spans}
-    endpoint_traces = {span["trace_id"] for span in spans if span.get("resource") == ENDPOINT}
+    # The agent reports a 128-bit trace id's lower half.
+    sent = {trace_id & ((1 << 64) - 1) for trace_id in callers_traces}
+    endpoint_traces = {span["trace_id"] for span in spans if span.get("resource") == ENDPOINT} & sent
 
     def in_its_requests_trace(sample: Sample) -> bool:
         """The sample's span is in the same trace as its request's root span,
-        and that trace is a request to the endpoint."""
+        and that trace is a caller's, through a request to the endpoint."""
         trace = trace_of.get(label_as_id(sample.labels.get("span id")))
         root_trace = trace_of.get(label_as_id(sample.labels.get("local root span id")))
         return trace is not None and trace == root_trace and trace in endpoint_traces

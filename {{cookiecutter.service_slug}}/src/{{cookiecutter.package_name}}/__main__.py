@@ -11,9 +11,8 @@ import sys
 
 import uvicorn
 
-from .build_info import BuildInfoError
-from .main import create_app
-from .observability import logging_config
+from .build_info import BuildInfoError, load_build_info
+from .observability import logging_config, prepare_ddtrace_environment, resolve_identity
 from .settings import ConfigurationError, load_settings
 
 
@@ -22,7 +21,13 @@ def main() -> int:
         settings = load_settings()
         # Logging first, so start-up warnings (an unbaked build) are formatted.
         logging.config.dictConfig(logging_config(settings.log_level, settings.resolved_log_format()))
-        app = create_app(settings)
+        build = load_build_info()
+        # Before FastAPI is imported: it imports OpenTelemetry, whose context
+        # is ddtrace's, which imports ddtrace, which reads the identity once.
+        prepare_ddtrace_environment(resolve_identity(settings, build), settings.dd_trace_enabled)
+        from .main import create_app
+
+        app = create_app(settings, build)
     except (ConfigurationError, BuildInfoError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -24,7 +24,13 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
     observability.init()
 
     # 3. Routes, and what they depend on.
-    app = FastAPI(title=settings.dd_service, lifespan=build_lifespan(settings, observability))
+    # ddtrace's FastAPI integration makes the request spans; FastAPI's own
+    # OpenTelemetry spans would wrap each in a second server span.
+    app = FastAPI(
+        title=settings.dd_service,
+        lifespan=build_lifespan(settings, observability),
+        telemetry={"tracing": False},
+    )
     app.state.settings = settings
     app.state.observability = observability
     app.state.workload_slots = asyncio.Semaphore(settings.workload_max_concurrency)

@@ -1,14 +1,22 @@
-"""The one place that talks to Datadog: tracing, profiling and their identity.
+"""The one place that talks to Datadog: tracing, metrics, profiling and their
+identity.
 
 Like the Go framework this template comes from, the service calls ``init()``
 once while building the app, ``start()`` when it begins serving and ``stop()``
-after it has drained; nothing else imports ddtrace.
+after it has drained; nothing else imports ddtrace. Application code makes
+spans with the OpenTelemetry API; ``init()`` makes ddtrace its provider.
 
-Two traps are handled here on purpose:
+Three traps are handled here on purpose:
 
 * ddtrace reads its configuration from the environment when it is first
   imported, so ddtrace is imported only after the environment holds the
   service's identity (including the version and commit baked at build time).
+* OpenTelemetry picks its context implementation once, when
+  ``opentelemetry.context`` is first imported (FastAPI imports it). Only
+  ddtrace's makes an OpenTelemetry span a child of the request's span and the
+  active span of its thread (which ties its CPU samples to it), and loading it
+  imports ddtrace: so the entry point calls ``prepare_ddtrace_environment()`` before it
+  imports FastAPI.
 * ddtrace installs SIGTERM/SIGINT handlers that would stop the profiler (and
   block for an upload) *before* uvicorn drains in-flight requests. Those
   handlers are removed again; ``stop()`` flushes after the drain instead.
@@ -21,13 +29,12 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from starlette.concurrency import run_in_threadpool
+from typing import TYPE_CHECKING, Any
 
 from .build_info import BuildInfo
 from .profiling_control import ProfileSet
@@ -37,8 +44,6 @@ if TYPE_CHECKING:
     from ddtrace.profiling.profiler import Profiler
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 TRACER_SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
@@ -54,14 +59,18 @@ class Identity:
     git_repository_url: str
     tags: dict[str, str] = field(default_factory=dict)
 
+    def tracer_tags(self) -> dict[str, str]:
+        """Tags ddtrace adds to every span and every runtime metric, so both
+        can be filtered by team and by commit like the profiles."""
+        return {**self.tags, "git.commit.sha": self.git_commit_sha}
+
     def profiler_tags(self) -> dict[str, str]:
         """Tags for ``Profiler(tags=...)``.
 
         Passing tags replaces the ones ddtrace would derive from ``DD_TAGS`` and
         the git environment, so the git metadata is merged back in here.
         """
-        tags = dict(self.tags)
-        tags["git.commit.sha"] = self.git_commit_sha
+        tags = self.tracer_tags()
         if self.git_repository_url:
             tags["git.repository_url"] = self.git_repository_url
         return tags
@@ -142,6 +151,9 @@ def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
             "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
             __package__ or "app": {"handlers": ["stdout"], "level": level, "propagate": False},
             "ddtrace": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+            # ddtrace's DogStatsD client warns about every dropped packet (every
+            # 10 s with no Agent listening); UDP metrics are best effort anyway.
+            "ddtrace.vendor.dogstatsd": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
         },
     }
 
@@ -164,14 +176,34 @@ def _keeping_signal_handlers() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _export_identity(identity: Identity) -> None:
-    """Put the identity where ddtrace reads it, warning about what is overridden."""
+# OTEL_PYTHON_CONTEXT names the context OpenTelemetry loads; this one is the
+# entry point ddtrace registers for its own.
+DDTRACE_OTEL_CONTEXT = "ddcontextvars_context"
+
+
+def prepare_ddtrace_environment(identity: Identity, tracing: bool) -> None:
+    """Set what ddtrace (and OpenTelemetry) read once, at import: the identity,
+    ddtrace's OpenTelemetry context, and no log handler of ddtrace's own.
+    Warns about what is overridden, or too late."""
     for name, baked in (("DD_VERSION", identity.version), ("DD_GIT_COMMIT_SHA", identity.git_commit_sha)):
         runtime = os.environ.get(name)
         if runtime is not None and runtime != baked:
             logger.warning("ignoring %s=%s: this build is %s, baked at build time", name, runtime, baked)
+    if (
+        tracing
+        and "opentelemetry.context" in sys.modules
+        and os.environ.get("OTEL_PYTHON_CONTEXT") != DDTRACE_OTEL_CONTEXT
+    ):
+        logger.warning(
+            "OpenTelemetry was imported before the service's identity was exported: spans made with its "
+            "API will not join the request's trace nor show in profiles (see __main__.py for the order)"
+        )
     os.environ.update(
         {
+            "OTEL_PYTHON_CONTEXT": DDTRACE_OTEL_CONTEXT,
+            "DD_TRACE_OTEL_ENABLED": "true",
+            # ddtrace would add a plain stderr handler to its logger; ours is JSON.
+            "DD_TRACE_LOG_STREAM_HANDLER": "false",
             "DD_SERVICE": identity.service,
             "DD_ENV": identity.env,
             "DD_VERSION": identity.version,
@@ -201,7 +233,7 @@ class Observability:
     def init(self) -> None:
         """Configure tracing. Call before the FastAPI app is built, so that its
         middleware stack is traced and profiles can name endpoints."""
-        _export_identity(self.identity)
+        prepare_ddtrace_environment(self.identity, self.settings.dd_trace_enabled)
         if not self.build.is_baked:
             logger.warning(
                 "no build info baked in: version=%s git.commit.sha=%s; build the image with "
@@ -215,6 +247,11 @@ class Observability:
             # logging: every record made inside a span carries dd.trace_id and
             # dd.span_id (DD_LOGS_INJECTION, on by default), tying logs to traces.
             ddtrace.patch(fastapi=True, logging=True)
+        if self.settings.dd_trace_enabled:
+            from ddtrace.trace import tracer
+
+            tracer.set_tags(self.identity.tracer_tags())
+            _provide_opentelemetry_tracing()
 
     def baseline_profile_set(self) -> ProfileSet:
         """The profile set the environment asks for (see the settings' defaults)."""
@@ -246,6 +283,12 @@ class Observability:
             "on" if self.settings.dd_trace_enabled else "off",
         )
         self.apply(profile_set or self.baseline_profile_set())
+        if self.settings.dd_runtime_metrics_enabled:
+            from ddtrace.runtime import RuntimeMetrics
+
+            # CPU, memory, GC and threads every 10 s over DogStatsD, tagged like
+            # the spans (DD_DOGSTATSD_URL, else DD_AGENT_HOST:8125).
+            RuntimeMetrics.enable()
 
     def apply(self, profile_set: ProfileSet) -> None:
         """Make the profiler run ``profile_set``: flush and stop the current one,
@@ -285,27 +328,22 @@ class Observability:
         call it after requests have drained (and off the event loop)."""
         with self._lock:
             self._stop_profiler()
+        if self.settings.dd_runtime_metrics_enabled:
+            from ddtrace.runtime import RuntimeMetrics
+
+            RuntimeMetrics.disable()
         if self.settings.dd_trace_enabled:
             from ddtrace.trace import tracer
 
             tracer.shutdown(timeout=TRACER_SHUTDOWN_TIMEOUT_SECONDS)
 
-    async def run_in_thread(self, function: Callable[..., T], *args: object) -> T:
-        """Run blocking work in a worker thread, inside a span of its own.
 
-        ddtrace's profiler ties a thread's samples to a span only when the span
-        is activated *in that thread*; work handed to a worker thread inherits
-        the request's context but activates nothing, so its CPU samples carried
-        no endpoint and no span. Opening a child span in the worker thread
-        links them (the child's local root is the request's span).
-        """
-        return await run_in_threadpool(self._in_span, function, *args)
+def _provide_opentelemetry_tracing() -> None:
+    """Make ddtrace the OpenTelemetry API's tracer provider (once per process):
+    spans made with ``opentelemetry.trace`` become ddtrace spans in the
+    request's trace, sent to the Agent and linked to the profiles."""
+    from ddtrace.opentelemetry import TracerProvider
+    from opentelemetry import trace
 
-    def _in_span(self, function: Callable[..., T], *args: object) -> T:
-        if not self.settings.dd_trace_enabled:
-            return function(*args)
-        from ddtrace.trace import tracer
-
-        module = function.__module__.rsplit(".", 1)[-1]
-        with tracer.trace(f"{module}.{function.__name__}"):
-            return function(*args)
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())

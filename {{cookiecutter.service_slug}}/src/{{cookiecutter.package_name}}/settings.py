@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     dd_profiling_lock_enabled: bool = False
     dd_profiling_exception_enabled: bool = False
     dd_trace_enabled: bool = True
+    # Runtime metrics (CPU, memory, GC, threads) over DogStatsD every 10 s.
+    dd_runtime_metrics_enabled: bool = True
+    dd_dogstatsd_url: str | None = None
     # Runtime switch: a JSON file (a mounted ConfigMap) polled for changes; see
     # profiling_control.py. Unset means the environment alone decides.
     profiling_control_file: Path | None = None
@@ -100,6 +103,20 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https", "unix") or not (parts.netloc or parts.path):
             raise ValueError("must be an http://, https:// or unix:// URL")
+        return value
+
+    @field_validator("dd_dogstatsd_url")
+    @classmethod
+    def _check_dogstatsd_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not (parts.scheme == "udp" and parts.hostname and port) and not (parts.scheme == "unix" and parts.path):
+            raise ValueError("must be udp://<host>:<port> or unix:///<socket path>")
         return value
 
     @field_validator("dd_git_repository_url")

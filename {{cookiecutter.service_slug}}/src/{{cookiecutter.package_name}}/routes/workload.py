@@ -10,34 +10,18 @@ loop keeps answering other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from .. import workload
+from ..worker_threads import run_in_worker_thread
 
 router = APIRouter(tags=["workload"])
 
 RETRY_AFTER_SECONDS = "1"
-
-T = TypeVar("T")
-
-
-class ThreadRunner(Protocol):
-    """Runs blocking work in a worker thread (observability.Observability does,
-    inside a span, so profiles tie the work's CPU to its request)."""
-
-    async def run_in_thread(self, function: Callable[..., T], *args: object) -> T: ...
-
-
-def thread_runner(request: Request) -> ThreadRunner:
-    runner: ThreadRunner = request.app.state.observability
-    return runner
-
-
-ThreadRunnerDep = Annotated[ThreadRunner, Depends(thread_runner)]
 
 
 @asynccontextmanager
@@ -57,22 +41,20 @@ async def workload_slot(request: Request) -> AsyncIterator[None]:
 @router.get("/cpu-intensive")
 async def cpu_intensive(
     request: Request,
-    runner: ThreadRunnerDep,
     iterations: Annotated[int, Query(ge=1, le=workload.MAX_CPU_ITERATIONS)] = 200_000,
 ) -> dict[str, object]:
     """Chain SHA-256 ``iterations`` times."""
     async with workload_slot(request):
-        result = await runner.run_in_thread(workload.hash_chain, iterations)
+        result = await run_in_worker_thread(workload.hash_chain, iterations)
     return {"iterations": result.iterations, "digest": result.digest}
 
 
 @router.get("/memory-alloc")
 async def memory_alloc(
     request: Request,
-    runner: ThreadRunnerDep,
     size_mb: Annotated[int, Query(ge=1, le=workload.MAX_ALLOCATION_MB)] = 16,
 ) -> dict[str, object]:
     """Allocate and touch ``size_mb`` MiB, then release it."""
     async with workload_slot(request):
-        result = await runner.run_in_thread(workload.allocate_and_touch, size_mb)
+        result = await run_in_worker_thread(workload.allocate_and_touch, size_mb)
     return {"allocated_mb": result.allocated_mb, "checksum": result.checksum}

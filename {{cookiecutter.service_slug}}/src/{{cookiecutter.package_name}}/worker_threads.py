@@ -1,0 +1,33 @@
+"""Blocking work off the event loop, each call in a span of its own.
+
+The span is made with the OpenTelemetry API, as any application code here
+should make spans (ddtrace is the provider, see observability.py). It is
+opened *in the worker thread* on purpose: the profiler ties a thread's CPU
+samples to a span only when that span is activated in that thread. Work handed
+to a worker thread inherits the request's context but activates nothing, so
+without this span its CPU carried no endpoint and no span id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from opentelemetry import trace
+from starlette.concurrency import run_in_threadpool
+
+T = TypeVar("T")
+
+tracer = trace.get_tracer(__name__)
+
+
+async def run_in_worker_thread(function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` in AnyIO's worker threads, inside a child span of
+    the current one named ``<module>.<function>`` (e.g. ``workload.hash_chain``)."""
+    return await run_in_threadpool(_in_span, function, *args)
+
+
+def _in_span(function: Callable[..., T], *args: object) -> T:
+    module = function.__module__.rsplit(".", 1)[-1]
+    with tracer.start_as_current_span(f"{module}.{function.__name__}"):
+        return function(*args)
