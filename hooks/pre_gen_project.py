@@ -14,15 +14,6 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-SUPPORTED_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
-DATADOG_SITES = (
-    "datadoghq.com",
-    "us3.datadoghq.com",
-    "us5.datadoghq.com",
-    "datadoghq.eu",
-    "ap1.datadoghq.com",
-    "ddog-gov.com",
-)
 # Import names the generated service depends on; a package with one of these
 # names would shadow the real library.
 DEPENDENCY_IMPORT_NAMES = frozenset(
@@ -99,12 +90,6 @@ def _check_team(value: str) -> str | None:
     return None
 
 
-def _check_python_version(value: str) -> str | None:
-    if value not in SUPPORTED_PYTHON_VERSIONS:
-        return f"must be one of {', '.join(SUPPORTED_PYTHON_VERSIONS)}"
-    return None
-
-
 def _check_http_port(value: str) -> str | None:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
         return "must be a whole number from 1 to 65535"
@@ -130,24 +115,18 @@ def _check_repository_url(value: str) -> str | None:
     return None
 
 
-def _check_datadog_site(value: str) -> str | None:
-    if value not in DATADOG_SITES:
-        return f"must be one of {', '.join(DATADOG_SITES)}"
-    return None
-
-
+# Choice fields (python_version, datadog_site) are not here: cookiecutter
+# refuses a value outside their list before this hook runs.
 CHECKS: dict[str, Callable[[str], str | None]] = {
     "service_name": _check_service_name,
     "service_slug": _check_service_slug,
     "package_name": _check_package_name,
     "description": _check_single_line,
     "team": _check_team,
-    "python_version": _check_python_version,
     "http_port": _check_http_port,
     "docker_registry": _check_image,
     "docker_image": _check_image,
     "repository_url": _check_repository_url,
-    "datadog_site": _check_datadog_site,
 }
 
 

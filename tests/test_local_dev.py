@@ -3,6 +3,7 @@ pre-commit hooks, and nothing secret committed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,17 @@ def test_make_image_bakes_the_commit_and_the_version_script_output(default_proje
     ).stdout
     assert "--build-arg GIT_SHA=0123456789abcdef0123456789abcdef01234567" in dry_run
     assert "--build-arg VERSION=0.1.0-dev" in dry_run
+    assert "BASE_IMAGE" not in dry_run  # the Dockerfile's own base
+
+
+def test_make_image_and_perf_gate_take_base_image_from_the_environment(default_project: Path) -> None:
+    mirror = "mirror.example.com/python:3.13-slim-trixie"
+    environment = {**os.environ, "BASE_IMAGE": mirror}
+    for target in ("image", "perf-gate"):
+        dry_run = subprocess.run(
+            ["make", "-n", target], cwd=default_project, env=environment, capture_output=True, text=True, check=True
+        ).stdout
+        assert mirror in dry_run, (target, dry_run)
 
 
 def test_pre_commit_config_is_valid_and_runs_the_agreed_checks(default_project: Path) -> None:

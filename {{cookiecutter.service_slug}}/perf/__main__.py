@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections import Counter
@@ -124,7 +125,11 @@ def main(argv: list[str]) -> int:
     gate_parser.add_argument("--concurrency", type=positive, default=2, help="clients at once (default 2)")
     gate_parser.add_argument("--threshold", type=fraction, default=0.05, help="allowed rise (default 0.05: 5%%)")
     gate_parser.add_argument("--seed", type=int, default=1234, help="seed of the request mix")
-    gate_parser.add_argument("--base-image", help="BASE_IMAGE build arg for both images (a mirror or stand-in)")
+    gate_parser.add_argument(
+        "--base-image",
+        default=os.environ.get("BASE_IMAGE") or None,
+        help="BASE_IMAGE build arg for both images, a mirror or stand-in (default: $BASE_IMAGE, else the Dockerfile's)",
+    )
     gate_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
     gate_parser.set_defaults(run=gate)
     flame_parser = commands.add_parser("flamegraph", help="profile the service locally under the fixed load")
