@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from . import docker_support
-from .conftest import DEFAULT_SLUG, serve_container
+from .conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, serve_container
 from .docker_support import Container
 
 GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
@@ -118,6 +118,16 @@ def test_profiles_from_the_container_carry_the_baked_provenance(
         received = {key: upload.tags.get(key) for key in expected}
         assert received == expected, f"profile tags: expected {expected}, received {received}"
     assert "ignoring DD_VERSION=a-runtime-override" in container.logs()
+
+    # Installed into site-packages, the service would be one more library to
+    # Datadog; as the main package its files are marked as the service's code,
+    # and the CPU workload's frames point into them.
+    service = uploads[-1].code_provenance[DEFAULT_SLUG]
+    assert service["kind"] == "", service
+    package_dirs = [path for path in service["paths"] if path.endswith(f"/site-packages/{DEFAULT_PACKAGE}")]
+    assert package_dirs, service["paths"]
+    workload_file = f"{package_dirs[0]}/workload.py".encode()
+    assert any(workload_file in upload.attachment("profile.pprof") for upload in uploads), workload_file
 
 
 def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(

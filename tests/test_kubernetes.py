@@ -74,12 +74,14 @@ def test_datadog_settings_come_from_labels_and_the_node(container: dict[str, Any
     assert sources["DD_AGENT_HOST"] == "status.hostIP"
 
 
-def test_runtime_metrics_go_to_the_node_agents_dogstatsd(container: dict[str, Any]) -> None:
+def test_metrics_go_to_the_node_agent(container: dict[str, Any]) -> None:
     names = [item["name"] for item in container["env"]]
-    url = next(item["value"] for item in container["env"] if item["name"] == "DD_DOGSTATSD_URL")
-    assert url == "udp://$(DD_AGENT_HOST):8125"
+    values = {item["name"]: item.get("value") for item in container["env"]}
+    assert values["DD_DOGSTATSD_URL"] == "udp://$(DD_AGENT_HOST):8125"
+    assert values["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == "http://$(DD_AGENT_HOST):4318/v1/metrics"
     # Kubernetes expands $(NAME) only from variables defined earlier in the list.
-    assert names.index("DD_AGENT_HOST") < names.index("DD_DOGSTATSD_URL")
+    for name in ("DD_DOGSTATSD_URL", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        assert names.index("DD_AGENT_HOST") < names.index(name)
 
 
 def test_probes_resources_and_a_restrictive_security_context(

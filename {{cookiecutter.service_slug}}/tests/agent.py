@@ -9,6 +9,7 @@ load it too.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 PROFILE_INPUT_PATH = "/profiling/v1/input"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def free_port() -> int:
@@ -73,6 +75,23 @@ class ProfileUpload:
     def endpoint_counts(self) -> dict[str, int]:
         return dict(self.event.get("endpoint_counts") or {})
 
+    def attachment(self, name: str) -> bytes:
+        """An attachment's bytes, decompressed (ddtrace sends them zstd-compressed)."""
+        data = self.attachments[name]
+        if data.startswith(ZSTD_MAGIC):
+            import zstandard
+
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+                return reader.read()
+        return data
+
+    @property
+    def code_provenance(self) -> dict[str, dict[str, Any]]:
+        """``code-provenance.json`` by library name: ``kind`` ("library",
+        "standard library", or "" for the service's own code), ``paths``."""
+        document = json.loads(self.attachment("code-provenance.json"))
+        return {library["name"]: library for library in document["v1"]}
+
 
 def parse_profile_upload(content_type: str, body: bytes) -> ProfileUpload:
     """Split a multipart profile upload into its event and attachments."""
@@ -91,6 +110,26 @@ def parse_profile_upload(content_type: str, body: bytes) -> ProfileUpload:
     return ProfileUpload(event=event, attachments=attachments)
 
 
+# The test agent runs as a pinned tool in an environment of its own: it pins
+# opentelemetry-proto below what the service's OTLP exporter needs, so the two
+# cannot share one.
+TEST_AGENT_REQUIREMENT = "ddapm-test-agent==1.69.1"
+
+
+def test_agent_command() -> list[str]:
+    """An installed ``ddapm-test-agent`` (beside this Python, then on PATH), else
+    the pinned one through ``uv tool run``."""
+    executable = shutil.which("ddapm-test-agent", path=os.path.dirname(sys.executable)) or shutil.which(
+        "ddapm-test-agent"
+    )
+    if executable is not None:
+        return [executable]
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        raise RuntimeError(f"neither ddapm-test-agent nor uv (to run {TEST_AGENT_REQUIREMENT}) is on PATH")
+    return [uv, "tool", "run", "--from", TEST_AGENT_REQUIREMENT, "ddapm-test-agent"]
+
+
 class TestAgent:
     """``ddapm-test-agent`` on free loopback ports (its OTLP ports too, so
     several can run side by side)."""
@@ -100,19 +139,18 @@ class TestAgent:
     def __init__(self, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.otlp_http_port = free_port()
+        self.otlp_http_url = f"http://127.0.0.1:{self.otlp_http_port}"
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> TestAgent:
-        executable = shutil.which("ddapm-test-agent", path=os.path.dirname(sys.executable)) or shutil.which(
-            "ddapm-test-agent"
-        )
-        if executable is None:
-            raise RuntimeError("ddapm-test-agent is not installed in this environment")
+    def start(self, timeout: float = 120.0) -> TestAgent:
+        """Start it and wait until it answers (the first ``uv tool run`` installs
+        the agent, hence the generous timeout)."""
         command = [
-            executable,
+            *test_agent_command(),
             f"--port={self.port}",
-            f"--otlp-http-port={free_port()}",
+            f"--otlp-http-port={self.otlp_http_port}",
             f"--otlp-grpc-port={free_port()}",
         ]
         with self.log_path.open("wb") as log:
@@ -142,6 +180,13 @@ class TestAgent:
         """Every trace received, each a list of spans (``span_id``, ``resource``, …)."""
         with urllib.request.urlopen(f"{self.url}/test/session/traces", timeout=10) as response:
             received: list[list[dict[str, Any]]] = json.load(response)
+            return received
+
+    def otlp_metrics(self) -> list[dict[str, Any]]:
+        """Every OTLP metrics request received on the OTLP HTTP port, decoded
+        (``resource_metrics`` → ``scope_metrics`` → ``metrics``)."""
+        with urllib.request.urlopen(f"{self.otlp_http_url}/test/session/metrics", timeout=10) as response:
+            received: list[dict[str, Any]] = json.load(response)
             return received
 
     def profiles(self) -> list[ProfileUpload]:

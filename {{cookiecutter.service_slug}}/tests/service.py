@@ -11,7 +11,7 @@ from pathlib import Path
 from .agent import free_port, wait_for_http
 
 # Variables the service reads; the parent's values must not leak into a test.
-ISOLATED_PREFIXES = ("DD_", "WORKLOAD_")
+ISOLATED_PREFIXES = ("DD_", "OTEL_", "WORKLOAD_")
 ISOLATED_NAMES = ("PORT", "HOST", "LOG_LEVEL", "SHUTDOWN_TIMEOUT_SECONDS")
 
 

@@ -1,6 +1,7 @@
-"""Runtime metrics reach a real DogStatsD socket, tagged like the profiles
-(service, env, version, commit, team), and the service keeps serving when
-nothing listens."""
+"""Metrics as the Agent receives them: runtime metrics on a real DogStatsD
+socket, tagged like the profiles (service, env, version, commit, team), with the
+service serving on when nothing listens; application metrics as OTLP at a real
+receiver, carrying the same identity and the amounts of work done."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -109,3 +111,58 @@ def test_runtime_metrics_arrive_tagged_and_a_missing_listener_harms_nothing(
     service.send_sigterm()
     assert service.wait() in (0, -15)
     assert "Traceback" not in service.logs()
+
+
+def attribute_values(attributes: list[dict[str, Any]]) -> dict[str, str]:
+    """OTLP key/value attributes (as the test agent decodes them) as a dict."""
+    return {item["key"]: next(iter(item["value"].values()), "") for item in attributes}
+
+
+def received_points(requests: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+    """The last resource seen, and every data point by metric name."""
+    resource: dict[str, str] = {}
+    points: dict[str, list[dict[str, Any]]] = {}
+    for request in requests:
+        for resource_metrics in request.get("resource_metrics", []):
+            resource = attribute_values(resource_metrics["resource"]["attributes"])
+            for scope in resource_metrics.get("scope_metrics", []):
+                for metric in scope.get("metrics", []):
+                    data = metric.get("sum") or metric.get("histogram") or {}
+                    points.setdefault(metric["name"], []).extend(data.get("data_points", []))
+    return resource, points
+
+
+def test_application_metrics_reach_an_otlp_receiver_with_the_services_identity(
+    test_agent: TestAgent, baked_build: BuildInfo, start_service: Callable[..., ServiceProcess]
+) -> None:
+    service = start_service(
+        DD_TRACE_AGENT_URL=test_agent.url,
+        DD_ENV="metrics-test",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"{test_agent.otlp_http_url}/v1/metrics",
+        OTEL_METRIC_EXPORT_INTERVAL="500",
+    )
+    rounds = [1_000, 2_000, 3_000]
+    sizes_mb = [1, 3]
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        for iterations in rounds:
+            assert client.get("/cpu-intensive", params={"iterations": iterations}).status_code == 200
+            time.sleep(0.3)  # spread over several exports: delta sums must add up
+        for size in sizes_mb:
+            assert client.get("/memory-alloc", params={"size_mb": size}).status_code == 200
+    service.stop()  # the last export happens at shutdown
+
+    resource, points = received_points(test_agent.otlp_metrics())
+    expected = {
+        "service.name": "{{ cookiecutter.service_slug }}",
+        "deployment.environment.name": "metrics-test",
+        "service.version": baked_build.version,
+        "git.commit.sha": baked_build.git_commit_sha,
+        "team": TEAM,
+    }
+    assert {key: resource.get(key) for key in expected} == expected, resource
+    # What the metrics say, against the work that was asked for.
+    assert sum(int(point["as_int"]) for point in points["workload.hash.rounds"]) == sum(rounds)
+    allocations = points["workload.allocation.size"]
+    assert sum(int(point["count"]) for point in allocations) == len(sizes_mb)
+    assert sum(float(point["sum"]) for point in allocations) == sum(sizes_mb) * 1024 * 1024

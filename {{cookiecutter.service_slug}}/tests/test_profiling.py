@@ -54,6 +54,11 @@ def test_profiles_carry_service_env_version_commit_and_every_dd_tag(
         received = {key: upload.tags.get(key) for key in expected}
         assert received == expected, f"profile tags: expected {expected}, received {received}"
         assert "profile.pprof" in upload.attachments
+        # Datadog shows the service's own code apart from libraries by this list:
+        # the service's distribution is the main package (kind ""), FastAPI a library.
+        libraries = upload.code_provenance
+        assert libraries["{{ cookiecutter.service_slug }}"]["kind"] == "", libraries.get("{{ cookiecutter.service_slug }}")
+        assert libraries["fastapi"]["kind"] == "library"
 
 
 def test_profiles_name_the_endpoints_that_ran(

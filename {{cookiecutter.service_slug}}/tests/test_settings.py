@@ -71,6 +71,9 @@ def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) 
         ("DD_DOGSTATSD_URL", "agent:8125"),
         ("DD_DOGSTATSD_URL", "udp://agent"),
         ("DD_RUNTIME_METRICS_ENABLED", "sometimes"),
+        ("OTEL_METRICS_EXPORTER", "prometheus"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "agent:4318"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "10"),
         ("WORKLOAD_MAX_CONCURRENCY", "0"),
         ("LOG_LEVEL", "loud"),
     ],
@@ -98,3 +101,20 @@ def test_service_refuses_to_start_with_bad_configuration() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: invalid configuration: DD_ENV"), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("environment", "endpoint"),
+    [
+        ({}, "http://localhost:4318/v1/metrics"),
+        ({"DD_AGENT_HOST": "10.0.0.7"}, "http://10.0.0.7:4318/v1/metrics"),
+        ({"DD_AGENT_HOST": "fd00::7"}, "http://[fd00::7]:4318/v1/metrics"),
+        (
+            {"DD_AGENT_HOST": "10.0.0.7", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://otel.example/v1/metrics"},
+            "https://otel.example/v1/metrics",
+        ),
+    ],
+)
+def test_otlp_metrics_go_to_the_agent_unless_told_otherwise(environment: dict[str, str], endpoint: str) -> None:
+    os.environ.update(environment)
+    assert load_settings().otlp_metrics_endpoint() == endpoint

@@ -24,12 +24,13 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
     observability.init()
 
     # 3. Routes, and what they depend on.
-    # ddtrace's FastAPI integration makes the request spans; FastAPI's own
-    # OpenTelemetry spans would wrap each in a second server span.
+    # ddtrace's FastAPI integration makes the request spans (and APM's request
+    # metrics); FastAPI's own OpenTelemetry spans would wrap each in a second
+    # server span, and its request metrics would repeat APM's.
     app = FastAPI(
         title=settings.dd_service,
         lifespan=build_lifespan(settings, observability),
-        telemetry={"tracing": False},
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.observability = observability

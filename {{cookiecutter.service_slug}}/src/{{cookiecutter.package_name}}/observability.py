@@ -42,10 +42,13 @@ from .settings import TEAM, Settings
 
 if TYPE_CHECKING:
     from ddtrace.profiling.profiler import Profiler
+    from opentelemetry.sdk.metrics import MeterProvider
 
 logger = logging.getLogger(__name__)
 
 TRACER_SHUTDOWN_TIMEOUT_SECONDS = 5.0
+# The project's name in pyproject.toml: what ddtrace calls the main package.
+DISTRIBUTION_NAME = "{{ cookiecutter.service_slug }}"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,20 @@ class Identity:
         """Tags ddtrace adds to every span and every runtime metric, so both
         can be filtered by team and by commit like the profiles."""
         return {**self.tags, "git.commit.sha": self.git_commit_sha}
+
+    def resource_attributes(self) -> dict[str, str]:
+        """OpenTelemetry resource attributes for OTLP metrics, in the names
+        Datadog maps to service, env, version and source code."""
+        attributes = {
+            **self.tracer_tags(),
+            "service.name": self.service,
+            "service.version": self.version,
+            "deployment.environment.name": self.env,
+            "deployment.environment": self.env,  # the name older Datadog Agents read
+        }
+        if self.git_repository_url:
+            attributes["git.repository_url"] = self.git_repository_url
+        return attributes
 
     def profiler_tags(self) -> dict[str, str]:
         """Tags for ``Profiler(tags=...)``.
@@ -183,8 +200,8 @@ DDTRACE_OTEL_CONTEXT = "ddcontextvars_context"
 
 def prepare_ddtrace_environment(identity: Identity, tracing: bool) -> None:
     """Set what ddtrace (and OpenTelemetry) read once, at import: the identity,
-    ddtrace's OpenTelemetry context, and no log handler of ddtrace's own.
-    Warns about what is overridden, or too late."""
+    the service's own distribution, ddtrace's OpenTelemetry context, and no log
+    handler of ddtrace's own. Warns about what is overridden, or too late."""
     for name, baked in (("DD_VERSION", identity.version), ("DD_GIT_COMMIT_SHA", identity.git_commit_sha)):
         runtime = os.environ.get(name)
         if runtime is not None and runtime != baked:
@@ -211,10 +228,14 @@ def prepare_ddtrace_environment(identity: Identity, tracing: bool) -> None:
             "DD_GIT_REPOSITORY_URL": identity.git_repository_url,
         }
     )
+    # Profiles mark this distribution's files as the service's own code, apart
+    # from libraries: installed into site-packages (as in the image), it would
+    # otherwise be listed as one more third-party library.
+    os.environ.setdefault("DD_MAIN_PACKAGE", DISTRIBUTION_NAME)
 
 
 class Observability:
-    """Tracing and continuous profiling for one process."""
+    """Tracing, metrics and continuous profiling for one process."""
 
     def __init__(self, settings: Settings, build: BuildInfo) -> None:
         self.settings = settings
@@ -222,6 +243,7 @@ class Observability:
         self.identity = resolve_identity(settings, build)
         self.profile_set = ProfileSet(enabled=False, profiles=frozenset(), heap_sample_bytes=0)
         self._profiler: Profiler | None = None
+        self._meter_provider: MeterProvider | None = None
         # The control-file watcher applies changes from a worker thread while
         # shutdown may be stopping: one change at a time.
         self._lock = threading.Lock()
@@ -271,8 +293,8 @@ class Observability:
         )
 
     def start(self, profile_set: ProfileSet | None = None) -> None:
-        """Log the identity and start the profiler with ``profile_set`` (default:
-        the environment's)."""
+        """Log the identity, start the profiler with ``profile_set`` (default:
+        the environment's) and the metrics the settings ask for."""
         identity = self.identity
         logger.info(
             "observability started: service=%s env=%s version=%s git.commit.sha=%s tracing=%s",
@@ -289,6 +311,14 @@ class Observability:
             # CPU, memory, GC and threads every 10 s over DogStatsD, tagged like
             # the spans (DD_DOGSTATSD_URL, else DD_AGENT_HOST:8125).
             RuntimeMetrics.enable()
+        if self.settings.otel_metrics_exporter == "otlp" and self._meter_provider is None:
+            from .app_metrics import start_otlp_metrics
+
+            self._meter_provider = start_otlp_metrics(
+                self.identity.resource_attributes(),
+                self.settings.otlp_metrics_endpoint(),
+                self.settings.otel_metric_export_interval,
+            )
 
     def apply(self, profile_set: ProfileSet) -> None:
         """Make the profiler run ``profile_set``: flush and stop the current one,
@@ -324,14 +354,19 @@ class Observability:
             logger.info("profiler stopped; final profile flushed")
 
     def stop(self) -> None:
-        """Flush the last profile and pending spans. Blocks for the upload, so
-        call it after requests have drained (and off the event loop)."""
+        """Flush the last profile, metrics and pending spans. Blocks for the
+        uploads, so call it after requests have drained (and off the event loop)."""
         with self._lock:
             self._stop_profiler()
         if self.settings.dd_runtime_metrics_enabled:
             from ddtrace.runtime import RuntimeMetrics
 
             RuntimeMetrics.disable()
+        if self._meter_provider is not None:
+            from .app_metrics import stop_otlp_metrics
+
+            stop_otlp_metrics(self._meter_provider)
+            self._meter_provider = None
         if self.settings.dd_trace_enabled:
             from ddtrace.trace import tracer
 

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # Runtime metrics (CPU, memory, GC, threads) over DogStatsD every 10 s.
     dd_runtime_metrics_enabled: bool = True
     dd_dogstatsd_url: str | None = None
+    # Application metrics (OpenTelemetry API) as OTLP: off until the Agent's
+    # OTLP receiver is on; the endpoint defaults to the Agent's (port 4318).
+    otel_metrics_exporter: Literal["otlp", "none"] = "none"
+    otel_exporter_otlp_metrics_endpoint: str | None = None
+    otel_metric_export_interval: int = Field(default=60_000, ge=100, le=3_600_000)
     # Runtime switch: a JSON file (a mounted ConfigMap) polled for changes; see
     # profiling_control.py. Unset means the environment alone decides.
     profiling_control_file: Path | None = None
@@ -105,6 +110,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an http://, https:// or unix:// URL")
         return value
 
+    @field_validator("otel_exporter_otlp_metrics_endpoint")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL (e.g. http://agent:4318/v1/metrics)")
+        return value
+
     @field_validator("dd_dogstatsd_url")
     @classmethod
     def _check_dogstatsd_url(cls, value: str | None) -> str | None:
@@ -125,6 +140,15 @@ class Settings(BaseSettings):
         if "@" in urlsplit(value).netloc and value.startswith("https://"):
             raise ValueError("must not carry credentials")
         return value
+
+    def otlp_metrics_endpoint(self) -> str:
+        """Where OTLP metrics go: the setting, else the Agent's OTLP HTTP receiver."""
+        if self.otel_exporter_otlp_metrics_endpoint is not None:
+            return self.otel_exporter_otlp_metrics_endpoint
+        host = self.dd_agent_host or "localhost"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address
+        return f"http://{host}:4318/v1/metrics"
 
     def resolved_log_format(self) -> Literal["json", "plain"]:
         """``json`` or ``plain``; ``auto`` decides by whether stdout is a terminal."""

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from opentelemetry import metrics
 
 from .. import workload
 from ..worker_threads import run_in_worker_thread
@@ -22,6 +23,17 @@ from ..worker_threads import run_in_worker_thread
 router = APIRouter(tags=["workload"])
 
 RETRY_AFTER_SECONDS = "1"
+MIB = 1024 * 1024
+
+# Application metrics through the OpenTelemetry API (see app_metrics.py): the
+# pattern to copy. They do nothing until OTEL_METRICS_EXPORTER=otlp.
+meter = metrics.get_meter(__name__)
+hash_rounds = meter.create_counter(
+    "workload.hash.rounds", unit="{round}", description="SHA-256 rounds chained by /cpu-intensive"
+)
+allocated_bytes = meter.create_histogram(
+    "workload.allocation.size", unit="By", description="bytes allocated and touched per /memory-alloc request"
+)
 
 
 @asynccontextmanager
@@ -46,6 +58,7 @@ async def cpu_intensive(
     """Chain SHA-256 ``iterations`` times."""
     async with workload_slot(request):
         result = await run_in_worker_thread(workload.hash_chain, iterations)
+    hash_rounds.add(result.iterations)
     return {"iterations": result.iterations, "digest": result.digest}
 
 
@@ -57,4 +70,5 @@ async def memory_alloc(
     """Allocate and touch ``size_mb`` MiB, then release it."""
     async with workload_slot(request):
         result = await run_in_worker_thread(workload.allocate_and_touch, size_mb)
+    allocated_bytes.record(result.allocated_mb * MIB)
     return {"allocated_mb": result.allocated_mb, "checksum": result.checksum}

@@ -1,0 +1,41 @@
+"""Application metrics: the OpenTelemetry metrics API, exported as OTLP to the
+Datadog Agent's OTLP receiver.
+
+Code records through ``opentelemetry.metrics`` (routes/workload.py shows a
+counter and a histogram); until ``start_otlp_metrics`` installs a provider,
+those calls do nothing. The provider is OpenTelemetry's own SDK: ddtrace 4.16
+sets up the same SDK only when it is started by ``ddtrace-run`` or
+``ddtrace.auto`` (``DD_METRICS_OTEL_ENABLED``), and its way to do so by hand
+is private.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import metrics
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableCounter
+from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+# Datadog recommends delta temporality for OTLP counters and histograms: each
+# export carries what happened since the previous one.
+DELTA: dict[type, AggregationTemporality] = {
+    Counter: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+}
+
+
+def start_otlp_metrics(resource_attributes: dict[str, str], endpoint: str, interval_ms: int) -> MeterProvider:
+    """Install the global meter provider: every ``interval_ms`` it sends what
+    was recorded to ``endpoint``, labelled with ``resource_attributes``."""
+    exporter = OTLPMetricExporter(endpoint=endpoint, preferred_temporality=DELTA)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+    provider = MeterProvider(metric_readers=[reader], resource=Resource.create(resource_attributes))
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+def stop_otlp_metrics(provider: MeterProvider) -> None:
+    """Export what is left and stop."""
+    provider.shutdown()
