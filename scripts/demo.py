@@ -30,6 +30,9 @@ from tests.generated_support import load_agent_support  # noqa: E402
 DEMO_VERSION = "0.1.0-demo"
 UPLOAD_INTERVAL_SECONDS = "2"
 ROUNDS = 5
+# The caller's trace one request joins, as its logs or traceparent would show it.
+CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN_ID = "00f067aa0ba902b7"
 
 
 def template_commit() -> str:
@@ -65,6 +68,10 @@ def drive(base_url: str) -> int:
                 response = client.get(path, params=params)
                 response.raise_for_status()
                 requests += 1
+        # One request as part of a caller's trace (W3C traceparent), to follow below.
+        traceparent = f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01"
+        client.get("/cpu-intensive", params={"iterations": 600_000}, headers={"traceparent": traceparent})
+        requests += 1
     return requests
 
 
@@ -82,6 +89,21 @@ def report(uploads: list[object], requests: int) -> None:
     print("Endpoints seen by the profiler (requests counted per endpoint):")
     for endpoint, count in sorted(endpoints.items()):
         print(f"  {endpoint:<20} {count}")
+
+
+def one_traces_cpu(agent_url: str, project: Path, python: str) -> None:
+    """From a trace id to the functions its request burned CPU in."""
+    result = subprocess.run(
+        [python, "-m", "perf", "top", "--agent", agent_url, "--trace-id", CALLER_TRACE_ID, "--limit", "5"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print()
+    print("One request's CPU, from the trace id its caller sent:")
+    print(f"  python -m perf top --agent {agent_url} --trace-id {CALLER_TRACE_ID}")
+    print(result.stdout.rstrip() or result.stderr.rstrip())
 
 
 def where_the_cpu_went(uploads: list[object], project: Path, python: str, scratch: Path) -> None:
@@ -149,6 +171,7 @@ def main() -> int:
         uploads = agent.wait_for_profiles(count=1, timeout=30)
         report(uploads, requests)
         where_the_cpu_went(uploads, project, python, workdir / "profiles")
+        one_traces_cpu(agent.url, project, python)
         if arguments.keep:
             print(f"baked service kept in {project}")
         return 0

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from . import hotspots, load, report
+from . import agent_source, hotspots, load, report
 from .gate import GateOptions, run_gate
 from .pprof import read_profiles
 from .runners import LocalRun, RunError
@@ -68,13 +68,27 @@ def flamegraph(arguments: argparse.Namespace) -> int:
 
 
 def top(arguments: argparse.Namespace) -> int:
-    paths: list[Path] = arguments.profiles
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise RunError(f"no such profile file: {missing[0]}")
-    spots = hotspots.hotspots(hotspots.read_samples(paths), frozenset(arguments.span_id))
+    span_ids = set(arguments.span_id)
+    if arguments.agent:
+        profiles = agent_source.received_profiles(arguments.agent)
+        if arguments.trace_id is not None:
+            trace_spans = agent_source.span_ids_of_trace(arguments.agent, arguments.trace_id)
+            if not trace_spans:
+                raise RunError(f"the agent received no span of trace {arguments.trace_id:032x}")
+            span_ids |= trace_spans
+    else:
+        paths: list[Path] = arguments.profiles
+        if not paths:
+            raise RunError("give pprof files, or --agent URL")
+        if arguments.trace_id is not None:
+            raise RunError("--trace-id needs --agent: profiles carry span ids, only traces know a trace's spans")
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise RunError(f"no such profile file: {missing[0]}")
+        profiles = [path.read_bytes() for path in paths]
+    spots = hotspots.hotspots(hotspots.decode_all(profiles), frozenset(span_ids))
     if not spots:
-        raise RunError("no CPU samples" + (" for those span ids" if arguments.span_id else ""))
+        raise RunError("no CPU samples" + (" for those spans" if span_ids else ""))
     print(hotspots.format_hotspots(spots, arguments.limit))
     return 0
 
@@ -87,6 +101,20 @@ def span_id(text: str) -> int:
     if not 0 < value < 1 << 64:
         raise argparse.ArgumentTypeError(f"{text} is not a 64-bit span id")
     return value
+
+
+def agent_url(text: str) -> str:
+    try:
+        return agent_source.parse_agent_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def trace_id(text: str) -> int:
+    try:
+        return agent_source.parse_trace_id(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def gate(arguments: argparse.Namespace) -> int:
@@ -138,8 +166,12 @@ def main(argv: list[str]) -> int:
     flame_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
     flame_parser.set_defaults(run=flamegraph)
     top_parser = commands.add_parser("top", help="the functions that burned the most CPU, by endpoint")
-    top_parser.add_argument("profiles", type=Path, nargs="+", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
+    top_parser.add_argument("profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
+    top_parser.add_argument(
+        "--agent", type=agent_url, help="read profiles (and traces) from a test agent at this URL instead"
+    )
     top_parser.add_argument("--span-id", type=span_id, action="append", default=[], help="only this span's CPU")
+    top_parser.add_argument("--trace-id", type=trace_id, help="only this trace's CPU (needs --agent)")
     top_parser.add_argument("--limit", type=positive, default=10, help="rows (default 10)")
     top_parser.set_defaults(run=top)
     arguments = parser.parse_args(argv)

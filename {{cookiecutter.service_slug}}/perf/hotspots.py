@@ -3,8 +3,9 @@ files: what Datadog shows as code hotspots, with no Datadog account.
 
 ``python -m perf top profile.*.pprof`` prints the functions that burned the
 most CPU, with the endpoint of the request that ran them; ``--span-id`` keeps
-only the samples of one span (the id a trace or a log line shows), so a slow
-request's CPU can be read function by function.
+only the samples of one span (the id a trace or a log line shows), and
+``--agent URL --trace-id ID`` those of one trace, so a slow request's CPU can be
+read function by function.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def label_as_id(value: str | int | None) -> int | None:
     return value & 0xFFFF_FFFF_FFFF_FFFF if isinstance(value, int) else None
 
 
-def read_samples(paths: list[Path]) -> list[Sample]:
+def decode_all(profiles: list[bytes]) -> list[Sample]:
+    """The samples of every profile (pprof bytes, compressed or not)."""
     samples: list[Sample] = []
-    for path in paths:
-        samples.extend(decode_samples(path.read_bytes())[1])
+    for profile in profiles:
+        samples.extend(decode_samples(profile)[1])
     return samples
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perf.hotspots import hotspots, label_as_id, read_samples
+from perf.agent_source import parse_trace_id
+from perf.hotspots import decode_all, hotspots, label_as_id
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ddtrace-4.16-py3.13.pprof"
 
@@ -21,13 +22,18 @@ def top(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_cpu_workload_tops_a_profile_of_the_gate_load() -> None:
-    spots = hotspots(read_samples([FIXTURE]))
+    spots = hotspots(decode_all([FIXTURE.read_bytes()]))
     assert spots[0].function == "hash_chain", spots[:3]
     assert sum(spot.share for spot in spots) == pytest.approx(1.0)
     outcome = top(str(FIXTURE), "--limit", "3")
     assert outcome.returncode == 0, outcome.stderr
     rows = outcome.stdout.splitlines()
     assert len(rows) == 2 + 3 and "hash_chain" in rows[2], outcome.stdout
+
+
+def test_trace_ids_read_as_logs_and_datadog_print_them() -> None:
+    assert parse_trace_id("0af7651916cd43dd8448eb211c80319c") == 0x0AF7651916CD43DD8448EB211C80319C
+    assert parse_trace_id("7220134501236713845") == 7220134501236713845
 
 
 def test_span_ids_read_as_traces_print_them() -> None:
@@ -40,8 +46,13 @@ def test_span_ids_read_as_traces_print_them() -> None:
     ("arguments", "complaint"),
     [
         (["missing.pprof"], "no such profile file: missing.pprof"),
-        ([str(FIXTURE), "--span-id", "123"], "no CPU samples for those span ids"),
+        ([str(FIXTURE), "--span-id", "123"], "no CPU samples for those spans"),
         ([str(FIXTURE), "--span-id", "abc"], "'abc' is not a span id"),
+        ([], "give pprof files, or --agent URL"),
+        ([str(FIXTURE), "--trace-id", "1"], "--trace-id needs --agent"),
+        (["--agent", "http://127.0.0.1:9", "--trace-id", "xyz"], "'xyz' is not a trace id"),
+        (["--agent", "http://127.0.0.1:9"], "cannot read http://127.0.0.1:9/test/session/requests"),
+        (["--agent", "file:///etc/passwd"], "is not an http:// or https:// URL"),
     ],
 )
 def test_bad_input_is_named_in_one_line(arguments: list[str], complaint: str) -> None:

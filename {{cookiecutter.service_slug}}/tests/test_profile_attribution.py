@@ -5,6 +5,8 @@ endpoint" and the trace-to-profile drill-down find it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from random import Random
@@ -24,6 +26,7 @@ ITERATIONS = 300_000
 REQUESTS = 24
 CLIENTS = 2
 LINKED_SHARE_FLOOR = 0.9
+LOW_64_BITS = (1 << 64) - 1
 
 
 def cpu_request(client: httpx.Client, trace_id: int) -> httpx.Response:
@@ -66,7 +69,7 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     spans = [span for trace in test_agent.traces() for span in trace]
     trace_of = {span["span_id"]: span["trace_id"] for span in spans}
     # The agent reports a 128-bit trace id's lower half.
-    sent = {trace_id & ((1 << 64) - 1) for trace_id in callers_traces}
+    sent = {trace_id & LOW_64_BITS for trace_id in callers_traces}
     endpoint_traces = {span["trace_id"] for span in spans if span.get("resource") == ENDPOINT} & sent
 
     def in_its_requests_trace(sample: Sample) -> bool:
@@ -94,3 +97,18 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     assert root is not None
     spots = hotspots(samples, frozenset({root}))
     assert spots and (spots[0].function, spots[0].endpoint) == ("hash_chain", ENDPOINT), spots[:3]
+
+    # And from a caller's trace id (as its logs print it) straight to the CPU, read
+    # back from the agent the way an engineer would, with the command itself.
+    busy_trace = trace_of[root]
+    caller_trace = next(trace_id for trace_id in callers_traces if trace_id & LOW_64_BITS == busy_trace)
+    outcome = subprocess.run(
+        [sys.executable, "-m", "perf", "top", "--agent", test_agent.url, "--trace-id", f"{caller_trace:032x}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    first_row = outcome.stdout.splitlines()[2]
+    assert "hash_chain" in first_row and ENDPOINT in first_row, outcome.stdout
