@@ -14,7 +14,13 @@ from typing import Any
 
 # The official images this template's Dockerfile defaults to are Debian trixie based.
 DEBIAN_SUITE = "trixie"
-STANDIN_IMAGE = f"profiling-template-standin/python:{DEBIAN_SUITE}"
+# Debian suites whose python3 stands in for the official image of a Python
+# version when no registry is reachable: trixie's is 3.13, forky's (testing)
+# 3.14. No Debian suite's python3 is 3.12, so that choice has no stand-in.
+STANDIN_SUITES = {"3.13": "trixie", "3.14": "forky"}
+# debootstrap's script for every current suite (its bookworm release has no
+# "forky" entry of its own).
+DEBOOTSTRAP_SCRIPT = Path("/usr/share/debootstrap/scripts/sid")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
@@ -59,25 +65,32 @@ def official_base_image(python_version: str) -> str:
     return f"python:{python_version}-slim-{DEBIAN_SUITE}"
 
 
-def build_standin_base() -> str:
-    """A base with the official slim image's Debian release and its python3,
-    made from Debian packages, trusting the host's CAs (TLS-inspecting proxies).
-    Tagged with a name of its own, never an official image's."""
-    if image_exists(STANDIN_IMAGE):
-        return STANDIN_IMAGE
+def standin_image(suite: str) -> str:
+    return f"profiling-template-standin/python:{suite}"
+
+
+def build_standin_base(suite: str = DEBIAN_SUITE) -> str:
+    """A base with ``suite``'s python3, made from Debian packages, trusting the
+    host's CAs (TLS-inspecting proxies). Tagged with a name of its own, never an
+    official image's."""
+    image = standin_image(suite)
+    if image_exists(image):
+        return image
     if shutil.which("debootstrap") is None:
         raise DockerError(
             "the official base image cannot be pulled and debootstrap is not installed to build a stand-in"
         )
+    script = [str(DEBOOTSTRAP_SCRIPT)] if DEBOOTSTRAP_SCRIPT.exists() else []
     with tempfile.TemporaryDirectory(prefix="standin-rootfs-") as rootfs:
         subprocess.run(
             [
                 "debootstrap",
                 "--variant=minbase",
                 "--include=python3,python3-venv,ca-certificates",
-                DEBIAN_SUITE,
+                suite,
                 rootfs,
                 DEBIAN_MIRROR,
+                *script,
             ],
             check=True,
             capture_output=True,
@@ -95,7 +108,7 @@ def build_standin_base() -> str:
                 "-c",
                 'LABEL org.opencontainers.image.description="stand-in base for offline tests"',
                 "-",
-                STANDIN_IMAGE,
+                image,
             ],
             stdin=tar.stdout,
             capture_output=True,
@@ -106,17 +119,21 @@ def build_standin_base() -> str:
         tar.wait()
         if imported.returncode != 0:
             raise DockerError(f"docker import failed: {imported.stderr}")
-    return STANDIN_IMAGE
+    return image
 
 
 def base_image_for(python_version: str) -> str:
-    """The official base when it is present or can be pulled; else the stand-in."""
+    """The official base when it is present or can be pulled; else the Debian
+    stand-in for that Python version."""
     official = official_base_image(python_version)
     if image_exists(official):
         return official
     if docker("pull", official, timeout=300, check=False).returncode == 0:
         return official
-    return build_standin_base()
+    suite = STANDIN_SUITES.get(python_version)
+    if suite is None:
+        raise DockerError(f"{official} cannot be pulled and no Debian suite's python3 is {python_version}")
+    return build_standin_base(suite)
 
 
 def build_image(context: Path, tag: str, build_args: dict[str, str], timeout: float = 900) -> None:

@@ -1,0 +1,70 @@
+"""Every Python the template offers for the image actually profiles: each
+``python_version`` choice other than the default (the container lane's own) is
+baked, built on an interpreter of that version, run, and read back: the process
+runs that Python, and its profiles put the CPU workload's samples on
+``hash_chain`` under ``GET /cpu-intensive``. A choice no image can be had for
+here is skipped, saying so."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from . import docker_support
+from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, run, serve_container, uv, uv_environment
+from .docker_support import Container, DockerError
+
+CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
+STOP_TIMEOUT_SECONDS = 30
+
+
+@pytest.mark.parametrize("python_version", [version for version in CHOICES if version != DEFAULT_PYTHON_VERSION])
+def test_each_python_choice_builds_runs_and_profiles_its_workload(
+    python_version: str,
+    docker_engine: None,
+    cookies: Any,
+    default_project: Path,
+    start_container: Callable[..., Container],
+    test_agent: Any,
+) -> None:
+    try:
+        base_image = docker_support.base_image_for(python_version)
+    except DockerError as error:
+        pytest.skip(f"Python {python_version} cannot be tried here: {error}")
+    result = cookies.bake(extra_context={"python_version": python_version})
+    assert result.exception is None, result.exception
+    tag = f"profiling-template-test/python-{python_version}:latest"
+    docker_support.build_image(Path(result.project_path), tag, {"BASE_IMAGE": base_image, "VERSION": "1.0.0"})
+    try:
+        container, url = serve_container(start_container, tag, {"DD_TRACE_AGENT_URL": test_agent.url})
+        interpreter = container.exec("python", "-c", "import platform; print(platform.python_version())").strip()
+        assert interpreter.startswith(f"{python_version}."), interpreter
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for _ in range(6):
+                assert client.get("/cpu-intensive", params={"iterations": 300_000}).status_code == 200
+        container.stop(STOP_TIMEOUT_SECONDS)  # flushes the final profile
+        uploads = test_agent.wait_for_profiles(count=1)
+        assert uploads[-1].tags.get("version") == "1.0.0"
+    finally:
+        docker_support.docker("rmi", "-f", tag, check=False)
+
+    # What the profile says, read by the service's own tool.
+    run([uv(), "sync", "--locked", "--quiet"], cwd=default_project)
+    outcome = subprocess.run(
+        [uv(), "run", "--locked", "python", "-m", "perf", "top", "--agent", test_agent.url, "--limit", "3"],
+        cwd=default_project,
+        env=uv_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    first_row = outcome.stdout.splitlines()[2]
+    assert "hash_chain" in first_row and "GET /cpu-intensive" in first_row, outcome.stdout
