@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from {{ cookiecutter.package_name }}.app_metrics import EXPORT_TIMEOUT_SECONDS
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.settings import TEAM
 
-from .agent import TestAgent
+from .agent import TestAgent, free_port
 from .service import ServiceProcess
 
 # ddtrace flushes runtime metrics every 10 s (fixed in 4.16).
@@ -166,3 +167,29 @@ def test_application_metrics_reach_an_otlp_receiver_with_the_services_identity(
     allocations = points["workload.allocation.size"]
     assert sum(int(point["count"]) for point in allocations) == len(sizes_mb)
     assert sum(float(point["sum"]) for point in allocations) == sum(sizes_mb) * 1024 * 1024
+
+
+def test_an_unreachable_otlp_receiver_harms_nothing(start_service: Callable[..., ServiceProcess]) -> None:
+    nobody_listens = f"http://127.0.0.1:{free_port()}/v1/metrics"
+    service = start_service(
+        DD_TRACE_ENABLED="false",
+        DD_PROFILING_ENABLED="false",
+        LOG_FORMAT="json",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=nobody_listens,
+        OTEL_METRIC_EXPORT_INTERVAL="200",
+    )
+    deadline = time.monotonic() + 3
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        while time.monotonic() < deadline:
+            assert client.get("/cpu-intensive", params={"iterations": 1000}).status_code == 200
+        assert client.get("/readyz").status_code == 200
+    started = time.monotonic()
+    service.send_sigterm()
+    assert service.wait() == -15
+    stop_seconds = time.monotonic() - started
+    lines = [line for line in service.logs().splitlines() if line.strip()]
+    assert all(line.startswith("{") for line in lines), [line for line in lines if not line.startswith("{")][:3]
+    # The last export, at shutdown, gives up within the exporter's timeout
+    # instead of holding the stop for OpenTelemetry's default 10 s.
+    assert stop_seconds < EXPORT_TIMEOUT_SECONDS + 3, f"shutdown took {stop_seconds:.1f} s"

@@ -26,10 +26,15 @@ DELTA: dict[type, AggregationTemporality] = {
 }
 
 
+# An export retries until this many seconds have passed: the one at shutdown
+# must not hold the process much past its drain when the Agent is unreachable.
+EXPORT_TIMEOUT_SECONDS = 5.0
+
+
 def start_otlp_metrics(resource_attributes: dict[str, str], endpoint: str, interval_ms: int) -> MeterProvider:
     """Install the global meter provider: every ``interval_ms`` it sends what
     was recorded to ``endpoint``, labelled with ``resource_attributes``."""
-    exporter = OTLPMetricExporter(endpoint=endpoint, preferred_temporality=DELTA)
+    exporter = OTLPMetricExporter(endpoint=endpoint, preferred_temporality=DELTA, timeout=EXPORT_TIMEOUT_SECONDS)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
     provider = MeterProvider(metric_readers=[reader], resource=Resource.create(resource_attributes))
     metrics.set_meter_provider(provider)

@@ -171,6 +171,8 @@ def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
             # ddtrace's DogStatsD client warns about every dropped packet (every
             # 10 s with no Agent listening); UDP metrics are best effort anyway.
             "ddtrace.vendor.dogstatsd": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
+            # The OpenTelemetry SDK's export problems (an Agent without OTLP on).
+            "opentelemetry": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }
 
