@@ -151,6 +151,16 @@ CONFIGURATIONS = {
             extra=TRACING_ON,
             reference=TRACED,
         ),
+        # Runtime metrics are on by default (a DogStatsD flush every 10 s); this
+        # row's ratio is as shipped without them, against as shipped.
+        Configuration(
+            "shipped-no-runtime-metrics",
+            "as shipped, runtime metrics off (vs as shipped)",
+            frozenset(),
+            switches=False,
+            extra={**TRACING_ON, "DD_RUNTIME_METRICS_ENABLED": "false"},
+            reference=SHIPPED,
+        ),
         # Tuning candidates, measured on request (--configs).
         Configuration(
             "cpu-no-timeline", "CPU, no timeline", frozenset({"cpu"}), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
@@ -515,9 +525,20 @@ def parse_configurations(text: str) -> list[Configuration]:
     unknown = [key for key in keys if key not in CONFIGURATIONS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown configuration {unknown[0]!r}; known: {', '.join(CONFIGURATIONS)}")
-    # Every ratio needs its reference (off, or tracing alone for "as shipped").
-    references = [CONFIGURATIONS[key].reference for key in keys]
-    return [CONFIGURATIONS[key] for key in dict.fromkeys([OFF, *references, *keys])]
+    # Every ratio needs its reference (off, tracing alone for "as shipped", ...),
+    # and that reference its own.
+    chosen: list[str] = []
+
+    def choose(key: str) -> None:
+        reference = CONFIGURATIONS[key].reference
+        if reference != key and reference not in chosen:
+            choose(reference)
+        if key not in chosen:
+            chosen.append(key)
+
+    for key in [OFF, *keys]:
+        choose(key)
+    return [CONFIGURATIONS[key] for key in chosen]
 
 
 def whole_number(minimum: int) -> Callable[[str], int]:

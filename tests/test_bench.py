@@ -78,6 +78,11 @@ def test_unknown_configuration_is_refused_with_the_known_names(
     assert "unknown configuration 'gpu'; known: off, control, default, cpu" in message, message
 
 
+def test_every_ratio_brings_its_reference_and_the_references_own(overhead: ModuleType) -> None:
+    chosen = overhead.parse_configurations("shipped-no-runtime-metrics")
+    assert [configuration.key for configuration in chosen] == ["off", "traced", "shipped", "shipped-no-runtime-metrics"]
+
+
 def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         if os.environ.get("REQUIRE_WRK") == "1":

@@ -1,0 +1,304 @@
+"""What the profiles say, against known work, as shipped.
+
+Bakes a service with the default answers and runs it as a real uvicorn process,
+as shipped (profiling and tracing on, defaults untouched), beside a real
+ddapm-test-agent receiving its uploads, under three load shapes:
+
+- light: one client per endpoint (``/``, ``/cpu-intensive``, ``/memory-alloc``),
+  each pausing 0.2 s between requests: a few requests a second, what many
+  services see most of the day;
+- closed: the same three clients back to back;
+- saturating: four clients on ``/cpu-intensive`` and one on each of the others.
+
+Each shape first runs ``--warmup`` seconds unmeasured (past ddtrace's slower
+first ~15 s after a start), then ``--seconds`` measured; only uploads that start
+after the warm-up count. For each run it reports:
+
+- credited/true: the CPU the profiles put on ``hash_chain`` (the CPU workload)
+  over the CPU it really burned there: the ``/cpu-intensive`` requests that
+  completed inside the uploads' time span, times ``hash_chain``'s cost per call
+  calibrated separately in the bake's own Python (``time.thread_time``);
+- linked: the share of ``hash_chain``'s profiled CPU carrying ``trace endpoint:
+  GET /cpu-intensive`` and a span id of a trace the agent received for it;
+- waits: the share of all profiled CPU whose innermost Python frame waits
+  (``Condition.wait``, ``Queue.get``, ``sleep``, ``select``, ...): CPU that the
+  sampler charged to a thread's idle frame;
+- the sampler's interval as ddtrace reported it in the uploads.
+
+    .venv/bin/python bench/profile_truth.py                     # 3 repeats, about 10 minutes
+    .venv/bin/python bench/profile_truth.py --repeats 1 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.generated_support import load_agent_support  # noqa: E402
+
+CPU = "cpu-time"
+ENDPOINT = "GET /cpu-intensive"
+CPU_ITERATIONS = 20_000
+WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "_wait_for_tstate_lock", "acquire", "join"})
+LIGHT_PAUSE_SECONDS = 0.2
+# Load shapes: (endpoint path and query, clients, pause between requests).
+SHAPES: dict[str, list[tuple[str, int, float]]] = {
+    "light": [
+        ("/", 1, LIGHT_PAUSE_SECONDS),
+        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 1, LIGHT_PAUSE_SECONDS),
+        ("/memory-alloc?size_mb=2", 1, LIGHT_PAUSE_SECONDS),
+    ],
+    "closed": [
+        ("/", 1, 0.0),
+        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 1, 0.0),
+        ("/memory-alloc?size_mb=2", 1, 0.0),
+    ],
+    "saturating": [
+        ("/", 1, 0.0),
+        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 4, 0.0),
+        ("/memory-alloc?size_mb=2", 1, 0.0),
+    ],
+}
+ENVIRONMENT = {
+    "DD_PROFILING_UPLOAD_INTERVAL": "5",
+    "WORKLOAD_MAX_CONCURRENCY": "8",  # above the clients: no 503s
+    "LOG_LEVEL": "warning",
+    "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+    "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+}
+
+
+@dataclass(frozen=True)
+class Truth:
+    shape: str
+    requests_per_second: float
+    credited_over_true: float
+    linked: float
+    waits: float
+    interval_ms: float
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_time(text: str) -> float:
+    """ddtrace's RFC 3339 timestamps (nanoseconds, Z) as epoch seconds."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    return moment.timestamp() + float(f"0.{fraction or '0'}")
+
+
+def calibrate(python: str, package: str) -> float:
+    """hash_chain's CPU per call (seconds), in the bake's Python, median of 5."""
+    code = (
+        f"import time; from {package}.workload import hash_chain\n"
+        f"for _ in range(50): hash_chain({CPU_ITERATIONS})\n"
+        "costs = []\n"
+        "for _ in range(5):\n"
+        "    started = time.thread_time()\n"
+        f"    for _ in range(100): hash_chain({CPU_ITERATIONS})\n"
+        "    costs.append((time.thread_time() - started) / 100)\n"
+        "print(sorted(costs)[2])\n"
+    )
+    return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+class Load:
+    """Client threads for one shape; records when each CPU request completed."""
+
+    def __init__(self, base_url: str, shape: list[tuple[str, int, float]]) -> None:
+        self.base_url = base_url
+        self.shape = shape
+        self.stop = threading.Event()
+        self.cpu_completions: list[float] = []
+        self.requests = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def _client(self, path: str, pause: float) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=60) as client:
+            while not self.stop.is_set():
+                response = client.get(path)
+                finished = time.time()
+                with self._lock:
+                    self.requests += 1
+                    if response.status_code != 200:
+                        self.errors.append(f"{path}: {response.status_code}")
+                    elif path.startswith("/cpu-intensive"):
+                        self.cpu_completions.append(finished)
+                if pause:
+                    self.stop.wait(pause)
+
+    def start(self) -> None:
+        for path, clients, pause in self.shape:
+            for _ in range(clients):
+                thread = threading.Thread(target=self._client, args=(path, pause), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+def waits(function: str) -> bool:
+    return function.rsplit(".", 1)[-1] in WAIT_FUNCTIONS
+
+
+def measure(
+    shape_name: str, python: str, package: str, workdir: Path, cost: float, warmup: float, seconds: float
+) -> Truth:
+    agent_support = load_agent_support()
+    from perf.pprof import decode_samples, innermost_python_frame
+
+    agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
+    port = agent_support.free_port()
+    environment = {
+        **{key: value for key, value in os.environ.items() if not key.startswith(("DD_", "OTEL_", "WORKLOAD_"))},
+        **ENVIRONMENT,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DD_TRACE_AGENT_URL": agent.url,
+    }
+    environment.pop("VIRTUAL_ENV", None)
+    with (workdir / f"service-{shape_name}.log").open("wb") as service_log:
+        service = subprocess.Popen([python, "-m", package], env=environment, stdout=service_log, stderr=service_log)
+    try:
+        agent_support.wait_for_http(f"http://127.0.0.1:{port}/healthz", 60, service)
+        started = time.time()
+        load = Load(f"http://127.0.0.1:{port}", SHAPES[shape_name])
+        load.start()
+        time.sleep(warmup + seconds)
+        load.finish()
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=60)
+        if load.errors:
+            raise RuntimeError(f"{shape_name}: requests failed: {load.errors[:3]}")
+        uploads = [upload for upload in agent.profiles() if parse_time(upload.event["start"]) >= started + warmup]
+        traces = agent.traces()
+    finally:
+        if service.poll() is None:
+            service.kill()
+        agent.stop()
+    if not uploads:
+        raise RuntimeError(f"{shape_name}: no upload started after the warm-up")
+
+    window_start = min(parse_time(upload.event["start"]) for upload in uploads)
+    window_end = max(parse_time(upload.event["end"]) for upload in uploads)
+    completed = sum(window_start <= moment <= window_end for moment in load.cpu_completions)
+    endpoint_traces = [trace for trace in traces if any(span.get("resource") == ENDPOINT for span in trace)]
+    spans_of_endpoint = {span["span_id"] for trace in endpoint_traces for span in trace}
+    total = credited = linked = waited = 0
+    for upload in uploads:
+        for sample in decode_samples(upload.attachments["profile.pprof"])[1]:
+            nanoseconds = sample.values.get(CPU, 0)
+            if not nanoseconds or not sample.stack:
+                continue
+            function = innermost_python_frame(sample.stack).function
+            total += nanoseconds
+            waited += nanoseconds if waits(function) else 0
+            if function == "hash_chain":
+                credited += nanoseconds
+                span = sample.labels.get("span id")
+                span_id = span & 0xFFFF_FFFF_FFFF_FFFF if isinstance(span, int) else None
+                if sample.labels.get("trace endpoint") == ENDPOINT and span_id in spans_of_endpoint:
+                    linked += nanoseconds
+    intervals = [upload.event.get("internal", {}).get("sampling_interval_us", 0) / 1000 for upload in uploads]
+    return Truth(
+        shape=shape_name,
+        requests_per_second=load.requests / (warmup + seconds),
+        credited_over_true=credited / 1e9 / (completed * cost) if completed else float("nan"),
+        linked=linked / credited if credited else 0.0,
+        waits=waited / total if total else 0.0,
+        interval_ms=statistics.median(intervals),
+    )
+
+
+def spread(values: list[float], fmt: Callable[[float], str]) -> str:
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))} to {fmt(max(values))})"
+
+
+def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> str:
+    lines = [
+        f"hash_chain({CPU_ITERATIONS}) costs {cost * 1e3:.2f} ms of CPU per call (calibrated); {arguments.repeats} "
+        f"repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured per shape",
+        "",
+        "| load shape | requests/s | credited/true (target 0.9 to 1.1) | linked (target >= 90%) "
+        "| CPU on waits (target <= 5%) | sampling interval |",
+        "|---|---|---|---|---|---|",
+    ]
+    for shape in SHAPES:
+        runs = [result for result in results if result.shape == shape]
+        if not runs:
+            continue
+        lines.append(
+            f"| {shape} | {spread([r.requests_per_second for r in runs], lambda v: f'{v:.0f}')} "
+            f"| {spread([r.credited_over_true for r in runs], lambda v: f'{v:.2f}')} "
+            f"| {spread([r.linked for r in runs], lambda v: f'{v:.0%}')} "
+            f"| {spread([r.waits for r in runs], lambda v: f'{v:.0%}')} "
+            f"| {spread([r.interval_ms for r in runs], lambda v: f'{v:.0f} ms')} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of every shape, in shuffled order (3)")
+    parser.add_argument("--warmup", type=float, default=20.0, help="unmeasured seconds first (20)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run (30)")
+    parser.add_argument("--seed", type=int, default=1234)
+    arguments = parser.parse_args(argv)
+    if arguments.repeats < 1 or arguments.seconds < 10 or arguments.warmup < 0:
+        parser.error("--repeats must be at least 1, --seconds at least 10, --warmup not negative")
+    return arguments
+
+
+def main(argv: list[str]) -> int:
+    arguments = parse_arguments(argv)
+    uv = os.environ.get("UV") or str(Path(sys.executable).with_name("uv"))
+    with tempfile.TemporaryDirectory(prefix="profile-truth-") as scratch:
+        workdir = Path(scratch)
+        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
+        package = next((project / "src").iterdir()).name
+        log(f"baked {project.name}; installing its locked dependencies")
+        subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
+        sys.path.insert(0, str(project))  # the bake's perf package reads the profiles
+        python = str(project / ".venv" / "bin" / "python")
+        cost = calibrate(python, package)
+        log(f"hash_chain({CPU_ITERATIONS}): {cost * 1e3:.2f} ms of CPU per call")
+        order = [shape for _ in range(arguments.repeats) for shape in SHAPES]
+        random.Random(arguments.seed).shuffle(order)
+        results = []
+        for index, shape in enumerate(order, start=1):
+            log(f"[{index}/{len(order)}] {shape}")
+            result = measure(shape, python, package, workdir, cost, arguments.warmup, arguments.seconds)
+            log(f"    {result}")
+            results.append(result)
+    print(report(results, cost, arguments))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
