@@ -15,9 +15,13 @@ first ~15 s after a start), then ``--seconds`` measured; only uploads that start
 after the warm-up count. For each run it reports:
 
 - credited/true: the CPU the profiles put on ``hash_chain`` (the CPU workload)
-  over the CPU it really burned there: the ``/cpu-intensive`` requests that
-  completed inside the uploads' time span, times ``hash_chain``'s cost per call
-  calibrated separately in the bake's own Python (``time.thread_time``);
+  over the CPU it really burned there. The truth is the thread's own CPU clock
+  (``time.thread_time``) read around every call inside the service, by a
+  ``sitecustomize`` the bench puts on the service's path (the service's code is
+  untouched), summed over the calls that ended inside the uploads' time span.
+  A quiet-process calibration of the same call is shown beside it: under load
+  the same call costs more CPU, so a calibration taken apart would flatter the
+  profiler;
 - linked: the share of ``hash_chain``'s profiled CPU carrying ``trace endpoint:
   GET /cpu-intensive`` and a span id of a trace the agent received for it;
 - waits: the share of all profiled CPU whose innermost Python frame waits
@@ -55,27 +59,20 @@ from tests.generated_support import load_agent_support  # noqa: E402
 
 CPU = "cpu-time"
 ENDPOINT = "GET /cpu-intensive"
-CPU_ITERATIONS = 20_000
+DEFAULT_ITERATIONS = 20_000
 WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "_wait_for_tstate_lock", "acquire", "join"})
 LIGHT_PAUSE_SECONDS = 0.2
-# Load shapes: (endpoint path and query, clients, pause between requests).
-SHAPES: dict[str, list[tuple[str, int, float]]] = {
-    "light": [
-        ("/", 1, LIGHT_PAUSE_SECONDS),
-        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 1, LIGHT_PAUSE_SECONDS),
-        ("/memory-alloc?size_mb=2", 1, LIGHT_PAUSE_SECONDS),
-    ],
-    "closed": [
-        ("/", 1, 0.0),
-        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 1, 0.0),
-        ("/memory-alloc?size_mb=2", 1, 0.0),
-    ],
-    "saturating": [
-        ("/", 1, 0.0),
-        (f"/cpu-intensive?iterations={CPU_ITERATIONS}", 4, 0.0),
-        ("/memory-alloc?size_mb=2", 1, 0.0),
-    ],
-}
+SHAPE_NAMES = ("light", "closed", "saturating")
+
+
+def shape(name: str, iterations: int) -> list[tuple[str, int, float]]:
+    """A load shape: (endpoint path and query, clients, pause between requests)."""
+    cpu = f"/cpu-intensive?iterations={iterations}"
+    pause = LIGHT_PAUSE_SECONDS if name == "light" else 0.0
+    cpu_clients = 4 if name == "saturating" else 1
+    return [("/", 1, pause), (cpu, cpu_clients, pause), ("/memory-alloc?size_mb=2", 1, pause)]
+
+
 ENVIRONMENT = {
     "DD_PROFILING_UPLOAD_INTERVAL": "5",
     "WORKLOAD_MAX_CONCURRENCY": "8",  # above the clients: no 503s
@@ -93,6 +90,7 @@ class Truth:
     linked: float
     waits: float
     interval_ms: float
+    cost_in_service_ms: float
 
 
 def log(message: str) -> None:
@@ -106,29 +104,57 @@ def parse_time(text: str) -> float:
     return moment.timestamp() + float(f"0.{fraction or '0'}")
 
 
-def calibrate(python: str, package: str) -> float:
-    """hash_chain's CPU per call (seconds), in the bake's Python, median of 5."""
+# Wraps the workload function to log, per call, when it ended and the CPU the
+# calling thread spent in it; one line per call, appended as it happens (the
+# service ends by a re-raised SIGTERM, which skips atexit).
+SITECUSTOMIZE = """
+import importlib, os, threading, time
+
+def _install():
+    module = importlib.import_module(os.environ["TRUTH_WORKLOAD_MODULE"])
+    original = module.hash_chain
+    log = open(os.environ["TRUTH_RECORDS"], "a", buffering=1)
+    lock = threading.Lock()
+
+    def hash_chain(iterations):
+        started = time.thread_time()
+        try:
+            return original(iterations)
+        finally:
+            spent = time.thread_time() - started
+            with lock:
+                log.write(f"{time.time()} {spent}\\n")
+
+    module.hash_chain = hash_chain
+
+_install()
+"""
+
+
+def calibrate(python: str, package: str, iterations: int) -> float:
+    """hash_chain's CPU per call (seconds), in the bake's Python: the median of
+    5 batches of about a second each."""
+    calls = max(5, 1_500_000 // iterations)
     code = (
         f"import time; from {package}.workload import hash_chain\n"
-        f"for _ in range(50): hash_chain({CPU_ITERATIONS})\n"
+        f"for _ in range({calls}): hash_chain({iterations})\n"
         "costs = []\n"
         "for _ in range(5):\n"
         "    started = time.thread_time()\n"
-        f"    for _ in range(100): hash_chain({CPU_ITERATIONS})\n"
-        "    costs.append((time.thread_time() - started) / 100)\n"
+        f"    for _ in range({calls}): hash_chain({iterations})\n"
+        f"    costs.append((time.thread_time() - started) / {calls})\n"
         "print(sorted(costs)[2])\n"
     )
     return float(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 class Load:
-    """Client threads for one shape; records when each CPU request completed."""
+    """Client threads for one shape; counts requests and failures."""
 
     def __init__(self, base_url: str, shape: list[tuple[str, int, float]]) -> None:
         self.base_url = base_url
         self.shape = shape
         self.stop = threading.Event()
-        self.cpu_completions: list[float] = []
         self.requests = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -138,13 +164,10 @@ class Load:
         with httpx.Client(base_url=self.base_url, timeout=60) as client:
             while not self.stop.is_set():
                 response = client.get(path)
-                finished = time.time()
                 with self._lock:
                     self.requests += 1
                     if response.status_code != 200:
                         self.errors.append(f"{path}: {response.status_code}")
-                    elif path.startswith("/cpu-intensive"):
-                        self.cpu_completions.append(finished)
                 if pause:
                     self.stop.wait(pause)
 
@@ -165,20 +188,26 @@ def waits(function: str) -> bool:
     return function.rsplit(".", 1)[-1] in WAIT_FUNCTIONS
 
 
-def measure(
-    shape_name: str, python: str, package: str, workdir: Path, cost: float, warmup: float, seconds: float
-) -> Truth:
+def measure(shape_name: str, python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> Truth:
+    warmup, seconds = arguments.warmup, arguments.seconds
     agent_support = load_agent_support()
     from perf.pprof import decode_samples, innermost_python_frame
 
     agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
     port = agent_support.free_port()
+    inject = workdir / "inject"
+    inject.mkdir(exist_ok=True)
+    (inject / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    records = workdir / f"records-{shape_name}-{time.monotonic_ns()}.txt"
     environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("DD_", "OTEL_", "WORKLOAD_"))},
         **ENVIRONMENT,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DD_TRACE_AGENT_URL": agent.url,
+        "PYTHONPATH": str(inject),
+        "TRUTH_WORKLOAD_MODULE": f"{package}.workload",
+        "TRUTH_RECORDS": str(records),
     }
     environment.pop("VIRTUAL_ENV", None)
     with (workdir / f"service-{shape_name}.log").open("wb") as service_log:
@@ -186,7 +215,7 @@ def measure(
     try:
         agent_support.wait_for_http(f"http://127.0.0.1:{port}/healthz", 60, service)
         started = time.time()
-        load = Load(f"http://127.0.0.1:{port}", SHAPES[shape_name])
+        load = Load(f"http://127.0.0.1:{port}", shape(shape_name, arguments.iterations))
         load.start()
         time.sleep(warmup + seconds)
         load.finish()
@@ -205,7 +234,9 @@ def measure(
 
     window_start = min(parse_time(upload.event["start"]) for upload in uploads)
     window_end = max(parse_time(upload.event["end"]) for upload in uploads)
-    completed = sum(window_start <= moment <= window_end for moment in load.cpu_completions)
+    calls = [tuple(map(float, line.split())) for line in records.read_text().splitlines() if line.strip()]
+    in_window = [spent for ended, spent in calls if window_start <= ended <= window_end]
+    true_seconds = sum(in_window)
     endpoint_traces = [trace for trace in traces if any(span.get("resource") == ENDPOINT for span in trace)]
     spans_of_endpoint = {span["span_id"] for trace in endpoint_traces for span in trace}
     total = credited = linked = waited = 0
@@ -227,7 +258,8 @@ def measure(
     return Truth(
         shape=shape_name,
         requests_per_second=load.requests / (warmup + seconds),
-        credited_over_true=credited / 1e9 / (completed * cost) if completed else float("nan"),
+        credited_over_true=credited / 1e9 / true_seconds if true_seconds else float("nan"),
+        cost_in_service_ms=statistics.median(in_window) * 1e3 if in_window else float("nan"),
         linked=linked / credited if credited else 0.0,
         waits=waited / total if total else 0.0,
         interval_ms=statistics.median(intervals),
@@ -242,23 +274,24 @@ def spread(values: list[float], fmt: Callable[[float], str]) -> str:
 
 def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> str:
     lines = [
-        f"hash_chain({CPU_ITERATIONS}) costs {cost * 1e3:.2f} ms of CPU per call (calibrated); {arguments.repeats} "
-        f"repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured per shape",
+        f"hash_chain({arguments.iterations}) costs {cost * 1e3:.2f} ms of CPU per call in a quiet process; "
+        f"{arguments.repeats} repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured each",
         "",
         "| load shape | requests/s | credited/true (target 0.9 to 1.1) | linked (target >= 90%) "
-        "| CPU on waits (target <= 5%) | sampling interval |",
-        "|---|---|---|---|---|---|",
+        "| CPU on waits (target <= 5%) | sampling interval | CPU per call in the service |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for shape in SHAPES:
-        runs = [result for result in results if result.shape == shape]
+    for name in SHAPE_NAMES:
+        runs = [result for result in results if result.shape == name]
         if not runs:
             continue
         lines.append(
-            f"| {shape} | {spread([r.requests_per_second for r in runs], lambda v: f'{v:.0f}')} "
+            f"| {name} | {spread([r.requests_per_second for r in runs], lambda v: f'{v:.0f}')} "
             f"| {spread([r.credited_over_true for r in runs], lambda v: f'{v:.2f}')} "
             f"| {spread([r.linked for r in runs], lambda v: f'{v:.0%}')} "
             f"| {spread([r.waits for r in runs], lambda v: f'{v:.0%}')} "
-            f"| {spread([r.interval_ms for r in runs], lambda v: f'{v:.0f} ms')} |"
+            f"| {spread([r.interval_ms for r in runs], lambda v: f'{v:.0f} ms')} "
+            f"| {spread([r.cost_in_service_ms for r in runs], lambda v: f'{v:.1f} ms')} |"
         )
     return "\n".join(lines)
 
@@ -268,10 +301,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="runs of every shape, in shuffled order (3)")
     parser.add_argument("--warmup", type=float, default=20.0, help="unmeasured seconds first (20)")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run (30)")
+    parser.add_argument(
+        "--iterations", type=int, default=DEFAULT_ITERATIONS, help="hash rounds per CPU request (20000, ~6-15 ms)"
+    )
     parser.add_argument("--seed", type=int, default=1234)
     arguments = parser.parse_args(argv)
-    if arguments.repeats < 1 or arguments.seconds < 10 or arguments.warmup < 0:
-        parser.error("--repeats must be at least 1, --seconds at least 10, --warmup not negative")
+    if arguments.repeats < 1 or arguments.seconds < 10 or arguments.warmup < 0 or arguments.iterations < 1:
+        parser.error("--repeats and --iterations must be at least 1, --seconds at least 10, --warmup not negative")
     return arguments
 
 
@@ -286,14 +322,14 @@ def main(argv: list[str]) -> int:
         subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
         sys.path.insert(0, str(project))  # the bake's perf package reads the profiles
         python = str(project / ".venv" / "bin" / "python")
-        cost = calibrate(python, package)
-        log(f"hash_chain({CPU_ITERATIONS}): {cost * 1e3:.2f} ms of CPU per call")
-        order = [shape for _ in range(arguments.repeats) for shape in SHAPES]
+        cost = calibrate(python, package, arguments.iterations)
+        log(f"hash_chain({arguments.iterations}): {cost * 1e3:.2f} ms of CPU per call")
+        order = [name for _ in range(arguments.repeats) for name in SHAPE_NAMES]
         random.Random(arguments.seed).shuffle(order)
         results = []
-        for index, shape in enumerate(order, start=1):
-            log(f"[{index}/{len(order)}] {shape}")
-            result = measure(shape, python, package, workdir, cost, arguments.warmup, arguments.seconds)
+        for index, name in enumerate(order, start=1):
+            log(f"[{index}/{len(order)}] {name}")
+            result = measure(name, python, package, workdir, arguments)
             log(f"    {result}")
             results.append(result)
     print(report(results, cost, arguments))
