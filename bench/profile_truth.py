@@ -27,7 +27,9 @@ after the warm-up count. For each run it reports:
 - waits: the share of all profiled CPU whose innermost Python frame waits
   (``Condition.wait``, ``Queue.get``, ``sleep``, ``select``, ...): CPU that the
   sampler charged to a thread's idle frame;
-- the sampler's interval as ddtrace reported it in the uploads.
+- the sampler's interval as ddtrace reported it in the uploads;
+- with ``--memory`` (the memory profile switched on): the allocations the
+  profiles put on ``allocate_and_touch`` over the bytes its calls allocated.
 
     .venv/bin/python bench/profile_truth.py                     # 3 repeats, about 10 minutes
     .venv/bin/python bench/profile_truth.py --repeats 1 --seconds 20
@@ -58,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from tests.generated_support import load_agent_support  # noqa: E402
 
 CPU = "cpu-time"
+ALLOC = "alloc-space"
 ENDPOINT = "GET /cpu-intensive"
 DEFAULT_ITERATIONS = 20_000
 WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "_wait_for_tstate_lock", "acquire", "join"})
@@ -91,6 +94,9 @@ class Truth:
     waits: float
     interval_ms: float
     cost_in_service_ms: float
+    # With --memory: allocations the profiles put on allocate_and_touch over the
+    # bytes its calls allocated (NaN without the memory profile).
+    alloc_credited_over_true: float = float("nan")
 
 
 def log(message: str) -> None:
@@ -123,9 +129,19 @@ def _install():
         finally:
             spent = time.thread_time() - started
             with lock:
-                log.write(f"{time.time()} {spent}\\n")
+                log.write(f"{time.time()} {spent} 0\\n")
+
+    allocate = module.allocate_and_touch
+
+    def allocate_and_touch(size_mb):
+        try:
+            return allocate(size_mb)
+        finally:
+            with lock:
+                log.write(f"{time.time()} 0 {size_mb * module.CHUNK_BYTES}\\n")
 
     module.hash_chain = hash_chain
+    module.allocate_and_touch = allocate_and_touch
 
 _install()
 """
@@ -184,6 +200,10 @@ class Load:
             thread.join(timeout=60)
 
 
+def in_allocator(function: str) -> bool:
+    return function.startswith("allocate_and_touch")
+
+
 def waits(function: str) -> bool:
     return function.rsplit(".", 1)[-1] in WAIT_FUNCTIONS
 
@@ -209,6 +229,8 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
         "TRUTH_WORKLOAD_MODULE": f"{package}.workload",
         "TRUTH_RECORDS": str(records),
     }
+    if arguments.memory:
+        environment["DD_PROFILING_MEMORY_ENABLED"] = "true"
     environment.pop("VIRTUAL_ENV", None)
     with (workdir / f"service-{shape_name}.log").open("wb") as service_log:
         service = subprocess.Popen([python, "-m", package], env=environment, stdout=service_log, stderr=service_log)
@@ -235,13 +257,18 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
     window_start = min(parse_time(upload.event["start"]) for upload in uploads)
     window_end = max(parse_time(upload.event["end"]) for upload in uploads)
     calls = [tuple(map(float, line.split())) for line in records.read_text().splitlines() if line.strip()]
-    in_window = [spent for ended, spent in calls if window_start <= ended <= window_end]
+    in_window = [spent for ended, spent, allocated in calls if window_start <= ended <= window_end and not allocated]
     true_seconds = sum(in_window)
+    true_bytes = sum(allocated for ended, _, allocated in calls if window_start <= ended <= window_end)
     endpoint_traces = [trace for trace in traces if any(span.get("resource") == ENDPOINT for span in trace)]
     spans_of_endpoint = {span["span_id"] for trace in endpoint_traces for span in trace}
-    total = credited = linked = waited = 0
+    total = credited = linked = waited = allocated_bytes = 0
     for upload in uploads:
         for sample in decode_samples(upload.attachments["profile.pprof"])[1]:
+            allocation = sample.values.get(ALLOC, 0)
+            # The list comprehension that makes the chunks is its own frame on 3.11.
+            if allocation and sample.stack and in_allocator(innermost_python_frame(sample.stack).function):
+                allocated_bytes += allocation
             nanoseconds = sample.values.get(CPU, 0)
             if not nanoseconds or not sample.stack:
                 continue
@@ -263,6 +290,7 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
         linked=linked / credited if credited else 0.0,
         waits=waited / total if total else 0.0,
         interval_ms=statistics.median(intervals),
+        alloc_credited_over_true=allocated_bytes / true_bytes if arguments.memory and true_bytes else float("nan"),
     )
 
 
@@ -278,8 +306,9 @@ def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> 
         f"{arguments.repeats} repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured each",
         "",
         "| load shape | requests/s | credited/true (target 0.9 to 1.1) | linked (target >= 90%) "
-        "| CPU on waits (target <= 5%) | sampling interval | CPU per call in the service |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU on waits (target <= 5%) | sampling interval | CPU per call in the service "
+        "| allocations credited/true (--memory) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in SHAPE_NAMES:
         runs = [result for result in results if result.shape == name]
@@ -291,7 +320,8 @@ def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> 
             f"| {spread([r.linked for r in runs], lambda v: f'{v:.0%}')} "
             f"| {spread([r.waits for r in runs], lambda v: f'{v:.0%}')} "
             f"| {spread([r.interval_ms for r in runs], lambda v: f'{v:.0f} ms')} "
-            f"| {spread([r.cost_in_service_ms for r in runs], lambda v: f'{v:.1f} ms')} |"
+            f"| {spread([r.cost_in_service_ms for r in runs], lambda v: f'{v:.1f} ms')} "
+            f"| {spread([r.alloc_credited_over_true for r in runs], lambda v: f'{v:.2f}')} |"
         )
     return "\n".join(lines)
 
@@ -303,6 +333,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run (30)")
     parser.add_argument(
         "--iterations", type=int, default=DEFAULT_ITERATIONS, help="hash rounds per CPU request (20000, ~6-15 ms)"
+    )
+    parser.add_argument(
+        "--memory", action="store_true", help="switch the memory profile on and check allocation attribution too"
     )
     parser.add_argument("--seed", type=int, default=1234)
     arguments = parser.parse_args(argv)
