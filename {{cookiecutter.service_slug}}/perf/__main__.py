@@ -9,12 +9,15 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from . import agent_source, hotspots, load, report
 from .gate import GateOptions, run_gate
 from .pprof import read_profiles
 from .runners import LocalRun, RunError
 from .stats import MIN_PAIRS
+
+T = TypeVar("T")
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 IMAGE_NAME = "{{ cookiecutter.service_slug }}"
@@ -103,18 +106,16 @@ def span_id(text: str) -> int:
     return value
 
 
-def agent_url(text: str) -> str:
-    try:
-        return agent_source.parse_agent_url(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser whose ValueError says, in one line, what is wrong."""
 
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-def trace_id(text: str) -> int:
-    try:
-        return agent_source.parse_trace_id(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
 
 
 def gate(arguments: argparse.Namespace) -> int:
@@ -168,10 +169,14 @@ def main(argv: list[str]) -> int:
     top_parser = commands.add_parser("top", help="the functions that burned the most CPU, by endpoint")
     top_parser.add_argument("profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
     top_parser.add_argument(
-        "--agent", type=agent_url, help="read profiles (and traces) from a test agent at this URL instead"
+        "--agent",
+        type=argument_type(agent_source.parse_agent_url),
+        help="read profiles (and traces) from a test agent at this URL instead",
     )
     top_parser.add_argument("--span-id", type=span_id, action="append", default=[], help="only this span's CPU")
-    top_parser.add_argument("--trace-id", type=trace_id, help="only this trace's CPU (needs --agent)")
+    top_parser.add_argument(
+        "--trace-id", type=argument_type(agent_source.parse_trace_id), help="only this trace's CPU (needs --agent)"
+    )
     top_parser.add_argument("--limit", type=positive, default=10, help="rows (default 10)")
     top_parser.set_defaults(run=top)
     arguments = parser.parse_args(argv)
