@@ -21,8 +21,10 @@ from {{ cookiecutter.package_name }}.settings import TEAM
 from .agent import TestAgent, free_port
 from .service import ServiceProcess
 
-# ddtrace flushes runtime metrics every 10 s (fixed in 4.16).
-FLUSH_WAIT_SECONDS = 25.0
+# ddtrace flushes runtime metrics every 10 s (fixed in 4.16); the first flush
+# comes one interval after start.
+FLUSH_INTERVAL_SECONDS = 10.0
+FLUSH_WAIT_SECONDS = 2.5 * FLUSH_INTERVAL_SECONDS
 EXPECTED_METRICS = {
     "runtime.python.cpu.percent",
     "runtime.python.mem.rss",
@@ -101,9 +103,9 @@ def test_runtime_metrics_arrive_tagged_and_a_missing_listener_harms_nothing(
     assert received["runtime.python.mem.rss"].value > 10 * 1024 * 1024
 
     # Nothing listens any more (the port answers ICMP unreachable): the next
-    # flushes must not disturb serving.
+    # flush, one interval after the one just received, must not disturb serving.
     dogstatsd.close()
-    deadline = time.monotonic() + FLUSH_WAIT_SECONDS - 10
+    deadline = time.monotonic() + FLUSH_INTERVAL_SECONDS + 1.5
     with httpx.Client(base_url=service.url, timeout=10) as client:
         while time.monotonic() < deadline:
             assert client.get("/").status_code == 200
