@@ -164,21 +164,22 @@ class ProcessInstance(Instance):
         self.url = f"http://127.0.0.1:{port}"
         variables = {**os.environ, **environment, "HOST": "127.0.0.1", "PORT": str(port)}
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
+        self.child = subprocess.Popen(
             [str(python), "-m", package],
             env=variables,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_pinned_to(placement.service),  # sets CPU affinity only
         )
-        self.pid = self.process.pid
+        self.process = self.child
+        self.pid = self.child.pid
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+        self.child.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=60)
+            self.child.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.child.kill()
             raise BenchError("the service did not stop within 60 s of SIGTERM") from None
 
 

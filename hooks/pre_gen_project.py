@@ -147,7 +147,7 @@ def validate(answers: Mapping[str, object]) -> list[str]:
 def main() -> int:
     # The answers arrive as a JSON string literal, which is also a valid Python
     # string literal whatever the answers contain.
-    answers = json.loads({{ cookiecutter | tojson | tojson }})
+    answers = json.loads({{ cookiecutter | tojson | tojson }})  # type: ignore[arg-type,name-defined]  # Jinja fills it
     problems = validate(answers)
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)

@@ -177,7 +177,7 @@ class Container:
         deadline = time.monotonic() + timeout
         current = ""
         while time.monotonic() < deadline:
-            current = self.inspect()["State"].get("Health", {}).get("Status", "")
+            current = str(self.inspect()["State"].get("Health", {}).get("Status", ""))
             if current == status:
                 return current
             time.sleep(1)
