@@ -4,6 +4,7 @@ the message names the version: fix ddtrace_internals.py, nothing else."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import subprocess
@@ -22,6 +23,9 @@ from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, Pro
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 CHANGES = 600  # ddtrace 4.16 without the restore could start no thread after ~500
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}"
+# The modules allowed to import ddtrace: its lifecycle, and its private names.
+DDTRACE_IMPORTERS = {"observability.py", "ddtrace_internals.py"}
 
 
 def internals() -> ModuleType:
@@ -30,6 +34,28 @@ def internals() -> ModuleType:
     from {{ cookiecutter.package_name }} import ddtrace_internals
 
     return ddtrace_internals
+
+
+def imported_modules(source: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_only_the_observability_modules_import_ddtrace() -> None:
+    """The rest of the service (routes, workload, settings) stays free of the
+    vendor: a ddtrace upgrade or a switch of vendor touches two files."""
+    importers = {
+        str(source.relative_to(PACKAGE_DIR))
+        for source in PACKAGE_DIR.rglob("*.py")
+        if any(module == "ddtrace" or module.startswith("ddtrace.") for module in imported_modules(source))
+    }
+    assert importers <= DDTRACE_IMPORTERS, f"only {sorted(DDTRACE_IMPORTERS)} may import ddtrace: {sorted(importers)}"
+    assert "observability.py" in importers, "the check found no ddtrace import at all: is it still reading the source?"
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +80,13 @@ def test_every_profile_type_has_a_profiler_switch_and_a_config_section() -> None
     ddtrace_internals = internals()
 
     parameters = inspect.signature(_ProfilerInstance.__init__).parameters
-    assert set(ddtrace_internals.COLLECTOR_ARGUMENTS) == set(PROFILE_TYPES)
-    for profile, argument in ddtrace_internals.COLLECTOR_ARGUMENTS.items():
-        assert argument in parameters, upgrade_message(f"Profiler() no longer takes {argument} ({profile} profile)")
-    for profile, section in ddtrace_internals.CONFIG_SECTIONS.items():
-        assert hasattr(getattr(profiling_config, section, None), "enabled"), upgrade_message(
-            f"profiling config has no {section}.enabled ({profile} profile)"
+    assert set(ddtrace_internals.PROFILER_SWITCHES) == set(PROFILE_TYPES)
+    for profile, switch in ddtrace_internals.PROFILER_SWITCHES.items():
+        assert switch.argument in parameters, upgrade_message(
+            f"Profiler() no longer takes {switch.argument} ({profile} profile)"
+        )
+        assert hasattr(getattr(profiling_config, switch.config_section, None), "enabled"), upgrade_message(
+            f"profiling config has no {switch.config_section}.enabled ({profile} profile)"
         )
     assert isinstance(getattr(profiling_config.heap, "sample_size", None), int), upgrade_message(
         "profiling config has no heap.sample_size"

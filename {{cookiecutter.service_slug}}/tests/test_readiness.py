@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.profiling_control import ProfileType
+
 # ddtrace 4.16 without the service's restore: every profiler start wrapped
 # thread start-up once more; past ~500 wrappers no thread could start.
 NESTED_STARTS = 700
-CPU = frozenset({"cpu"})
+CPU: frozenset[ProfileType] = frozenset({"cpu"})
 
 
 # The probe's thread dies in its start-up, as every thread did: that is the point.

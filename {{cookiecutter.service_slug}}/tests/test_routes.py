@@ -92,7 +92,7 @@ async def test_workload_beyond_capacity_gets_503_with_retry_after() -> None:
     app = create_app(load_settings())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        async with app.state.workload_slots:  # the one slot is busy
+        async with app.state.service.workload_slots:  # the one slot is busy
             busy = await client.get("/cpu-intensive", params={"iterations": 10})
             health = await client.get("/healthz")
         free = await client.get("/cpu-intensive", params={"iterations": 10})

@@ -10,7 +10,14 @@ import pytest
 
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.observability import Observability
-from {{ cookiecutter.package_name }}.settings import ConfigurationError, load_settings, parse_dd_tags
+from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, ProfileType
+from {{ cookiecutter.package_name }}.settings import (
+    PROFILE_TYPE_VARIABLES,
+    ConfigurationError,
+    Settings,
+    load_settings,
+    parse_dd_tags,
+)
 
 from .service import isolated_environment
 
@@ -43,6 +50,14 @@ def test_profile_types_are_switched_on_by_their_ddtrace_variables() -> None:
     observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
     observability.init()
     assert observability.baseline_profile_set().profiles == {"cpu", "exception", "memory", "lock"}
+
+
+@pytest.mark.parametrize("profile", PROFILE_TYPES)
+def test_each_profile_type_has_its_own_variable(profile: ProfileType) -> None:
+    variable = PROFILE_TYPE_VARIABLES[profile]
+    assert variable.lower() in Settings.model_fields, f"{variable} is not a setting"
+    os.environ.update({other: "false" for other in PROFILE_TYPE_VARIABLES.values()} | {variable: "true"})
+    assert load_settings().profile_types() == {profile}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ import sys
 import uvicorn
 
 from .build_info import BuildInfoError, load_build_info
-from .observability import logging_config, prepare_ddtrace_environment, resolve_identity
+from .identity import resolve_identity
+from .logs import logging_config
+from .observability import prepare_ddtrace_environment
 from .settings import ConfigurationError, load_settings
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ddtrace
@@ -22,22 +23,31 @@ from ddtrace.internal.settings.profiling import config as profiling_config
 from ddtrace.internal.settings.profiling import exception_is_available
 from ddtrace.profiling.profiler import Profiler
 
+from .profiling_control import ProfileType
+
 DDTRACE_VERSION: str = ddtrace.__version__
 
 # Exception profiling reads sys.monitoring, which Python has from 3.12.
 EXCEPTION_PROFILING_AVAILABLE: bool = bool(exception_is_available)
 
-# The Profiler keyword argument that switches each profile type on or off.
-COLLECTOR_ARGUMENTS = {
-    "cpu": "_stack_collector_enabled",
-    "memory": "_memory_collector_enabled",
-    "lock": "_lock_collector_enabled",
-    "exception": "_exception_profiling_enabled",
+
+@dataclass(frozen=True)
+class ProfilerSwitch:
+    """How ddtrace switches one profile type: the ``Profiler`` keyword argument,
+    and the section of its settings object whose ``enabled`` must agree with it
+    (the stack collector registers threads only when ``stack.enabled``, and each
+    profile's ``profiler_config`` tag is read from these sections)."""
+
+    argument: str
+    config_section: str
+
+
+PROFILER_SWITCHES: dict[ProfileType, ProfilerSwitch] = {
+    "cpu": ProfilerSwitch("_stack_collector_enabled", "stack"),
+    "memory": ProfilerSwitch("_memory_collector_enabled", "memory"),
+    "lock": ProfilerSwitch("_lock_collector_enabled", "lock"),
+    "exception": ProfilerSwitch("_exception_profiling_enabled", "exception"),
 }
-# ddtrace's settings object behind each profile type. Its switches must agree
-# with the collectors: the stack collector registers threads only when
-# ``stack.enabled``, and each profile's ``profiler_config`` tag is read from it.
-CONFIG_SECTIONS = {"cpu": "stack", "memory": "memory", "lock": "lock", "exception": "exception"}
 
 # The threading.Thread methods ddtrace's stack collector wraps on every start
 # (to register threads with its sampler) and never unwraps on stop: without
@@ -56,17 +66,23 @@ def heap_sample_bytes() -> int:
 
 
 def start_profiler(
-    *, service: str, env: str, version: str, tags: dict[str, str], profiles: frozenset[str], heap_sample_bytes: int
+    *,
+    service: str,
+    env: str,
+    version: str,
+    tags: dict[str, str],
+    profiles: frozenset[ProfileType],
+    heap_sample_bytes: int,
 ) -> Profiler:
-    """Start a profiler collecting exactly ``profiles`` (names from COLLECTOR_ARGUMENTS)."""
-    unknown = profiles - COLLECTOR_ARGUMENTS.keys()
+    """Start a profiler collecting exactly ``profiles``."""
+    unknown = profiles - PROFILER_SWITCHES.keys()
     if unknown:
         raise ValueError(f"unknown profile types: {', '.join(sorted(unknown))}")
-    for profile, section in CONFIG_SECTIONS.items():
-        getattr(profiling_config, section).enabled = profile in profiles
+    for profile, switch in PROFILER_SWITCHES.items():
+        getattr(profiling_config, switch.config_section).enabled = profile in profiles
     # The memory collector reads the sample size when it is created.
     profiling_config.heap.sample_size = heap_sample_bytes
-    switches = {argument: profile in profiles for profile, argument in COLLECTOR_ARGUMENTS.items()}
+    switches = {switch.argument: profile in profiles for profile, switch in PROFILER_SWITCHES.items()}
     profiler = Profiler(service=service, env=env, version=version, tags=tags, **switches)
     profiler.start()
     return profiler

@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from .dependencies import ServiceState
 from .observability import Observability
 from .profiling_control import ControlFileWatcher, ProfileSet
 from .settings import Settings
@@ -37,10 +38,12 @@ def control_file_watcher(settings: Settings, observability: Observability) -> Co
     return watcher
 
 
-def build_lifespan(settings: Settings, observability: Observability) -> Lifespan:
+def build_lifespan(state: ServiceState) -> Lifespan:
+    observability = state.observability
+
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watcher = control_file_watcher(settings, observability)
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        watcher = control_file_watcher(state.settings, observability)
         observability.start(watcher.in_force if watcher else None)
         polling = asyncio.create_task(watcher.run()) if watcher else None
         # What exists now (modules, the app, the profiler) lives as long as the
@@ -49,13 +52,13 @@ def build_lifespan(settings: Settings, observability: Observability) -> Lifespan
         # fell from ~15 ms to ~1 ms (bench/profiler_overhead.py, template repo).
         gc.collect()
         gc.freeze()
-        app.state.ready = True
+        state.ready = True
         try:
             yield
         finally:
             # Graceful shutdown: uvicorn has drained requests by now; the final
             # upload blocks, so it runs off the event loop.
-            app.state.ready = False
+            state.ready = False
             gc.unfreeze()
             if polling is not None:
                 polling.cancel()

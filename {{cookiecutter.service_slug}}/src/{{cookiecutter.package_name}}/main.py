@@ -1,4 +1,5 @@
-"""The app factory: settings, observability, routes, graceful shutdown."""
+"""The app factory: settings, observability, shared state, routes. What happens
+when serving starts and stops (the profiler, graceful shutdown) is lifespan.py's."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import asyncio
 from fastapi import FastAPI
 
 from .build_info import BuildInfo, load_build_info
+from .dependencies import ServiceState
 from .lifespan import build_lifespan
 from .observability import Observability
-from .readiness import ThreadStartProbe
 from .routes import health, meta, workload
 from .settings import Settings, load_settings
 
@@ -19,28 +20,26 @@ def create_app(settings: Settings | None = None, build: BuildInfo | None = None)
     settings = settings or load_settings()
     build = build or load_build_info()
 
-    # 2. Observability: tracing now, so the app below is instrumented.
+    # 2. Observability: tracing now, so the app below is instrumented; the
+    #    profiler starts with serving (lifespan.py).
     observability = Observability(settings, build)
     observability.init()
 
-    # 3. Routes, and what they depend on.
+    # 3. The state routes share, and the lifespan that starts and stops it.
+    state = ServiceState(settings, observability, asyncio.Semaphore(settings.workload_max_concurrency))
     # ddtrace's FastAPI integration makes the request spans (and APM's request
     # metrics); FastAPI's own OpenTelemetry spans would wrap each in a second
     # server span, and its request metrics would repeat APM's.
     app = FastAPI(
         title=settings.dd_service,
-        lifespan=build_lifespan(settings, observability),
+        lifespan=build_lifespan(state),
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.observability = observability
-    app.state.workload_slots = asyncio.Semaphore(settings.workload_max_concurrency)
-    app.state.thread_start_probe = ThreadStartProbe()
+    app.state.service = state
+
+    # 4. Routes: they get the state through the dependencies in dependencies.py.
     app.include_router(health.router)
     app.include_router(meta.router)
     if settings.workload_enabled:
         app.include_router(workload.router)
-
-    # 4. Graceful shutdown lives in the lifespan (lifespan.py): the profiler
-    #    starts with serving and flushes its last profile after the drain.
     return app

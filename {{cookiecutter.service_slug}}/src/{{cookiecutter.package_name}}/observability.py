@@ -1,5 +1,5 @@
-"""The one place that talks to Datadog: tracing, metrics, profiling and their
-identity.
+"""The one place that talks to Datadog: the lifecycle of tracing, metrics and
+profiling (what they carry is identity.py's; log lines are logs.py's).
 
 Like the Go framework this template comes from, the service calls ``init()``
 once while building the app, ``start()`` when it begins serving and ``stop()``
@@ -25,20 +25,19 @@ Three traps are handled here on purpose:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .build_info import BuildInfo
+from .identity import Identity, resolve_identity
 from .profiling_control import ProfileSet
-from .settings import TEAM, Settings
+from .settings import Settings
 
 if TYPE_CHECKING:
     from ddtrace.profiling.profiler import Profiler
@@ -49,132 +48,6 @@ logger = logging.getLogger(__name__)
 TRACER_SHUTDOWN_TIMEOUT_SECONDS = 5.0
 # The project's name in pyproject.toml: what ddtrace calls the main package.
 DISTRIBUTION_NAME = "{{ cookiecutter.service_slug }}"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What every profile and span says about the code that produced it."""
-
-    service: str
-    env: str
-    version: str
-    git_commit_sha: str
-    git_repository_url: str
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def tracer_tags(self) -> dict[str, str]:
-        """Tags ddtrace adds to every span and every runtime metric, so both
-        can be filtered by team and by commit like the profiles."""
-        return {**self.tags, "git.commit.sha": self.git_commit_sha}
-
-    def resource_attributes(self) -> dict[str, str]:
-        """OpenTelemetry resource attributes for OTLP metrics, in the names
-        Datadog maps to service, env, version and source code."""
-        attributes = {
-            **self.tracer_tags(),
-            "service.name": self.service,
-            "service.version": self.version,
-            "deployment.environment.name": self.env,
-            "deployment.environment": self.env,  # the name older Datadog Agents read
-        }
-        if self.git_repository_url:
-            attributes["git.repository_url"] = self.git_repository_url
-        return attributes
-
-    def profiler_tags(self) -> dict[str, str]:
-        """Tags for ``Profiler(tags=...)``.
-
-        Passing tags replaces the ones ddtrace would derive from ``DD_TAGS`` and
-        the git environment, so the git metadata is merged back in here.
-        """
-        tags = self.tracer_tags()
-        if self.git_repository_url:
-            tags["git.repository_url"] = self.git_repository_url
-        return tags
-
-
-def resolve_identity(settings: Settings, build: BuildInfo) -> Identity:
-    """Combine runtime settings with the baked provenance; the baked values win."""
-    tags = {"team": TEAM, **settings.dd_tags}
-    # The commit and repository must not disagree with the baked build.
-    tags.pop("git.commit.sha", None)
-    tags.pop("git.repository_url", None)
-    return Identity(
-        service=settings.dd_service,
-        env=settings.dd_env,
-        version=build.version,
-        git_commit_sha=build.git_commit_sha,
-        git_repository_url=settings.dd_git_repository_url,
-        tags=tags,
-    )
-
-
-# Attributes ddtrace's log injection puts on every record made inside a span.
-CORRELATION_ATTRIBUTES = ("dd.trace_id", "dd.span_id", "dd.service", "dd.env", "dd.version")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the trace correlation Datadog joins on.
-
-    uvicorn's access log records also get structured HTTP fields, so a log
-    pipeline needs no grok parsing.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
-            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger.name": record.name,
-            "message": record.getMessage(),
-        }
-        for attribute in CORRELATION_ATTRIBUTES:
-            if attribute in record.__dict__:
-                document[attribute] = str(record.__dict__[attribute])
-        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
-            client, method, path, http_version, status = record.args
-            document.update(
-                {
-                    "network.client.ip": str(client).rsplit(":", 1)[0],
-                    "http.method": method,
-                    "http.url": path,
-                    "http.version": http_version,
-                    "http.status_code": status,
-                }
-            )
-        if record.exc_info:
-            document["error.stack"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
-
-
-JsonFormatter.converter = time.gmtime  # timestamps in UTC, as the Z says
-
-
-def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
-    """Logging for uvicorn and this package, one line per event on stdout:
-    JSON for log pipelines, or plain text for a person at a terminal."""
-    formatters: dict[str, Any] = {
-        "json": {"()": JsonFormatter},
-        "plain": {"format": "%(asctime)s %(levelname)s [%(name)s] %(message)s"},
-    }
-    handler = {"class": "logging.StreamHandler", "formatter": log_format, "stream": "ext://sys.stdout"}
-    level = log_level.upper()
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {log_format: formatters[log_format]},
-        "handlers": {"stdout": handler},
-        "loggers": {
-            "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": ["stdout"], "level": level, "propagate": False},
-            __package__ or "app": {"handlers": ["stdout"], "level": level, "propagate": False},
-            "ddtrace": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
-            # ddtrace's DogStatsD client warns about every dropped packet (every
-            # 10 s with no Agent listening); UDP metrics are best effort anyway.
-            "ddtrace.vendor.dogstatsd": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
-            # The OpenTelemetry SDK's export problems (an Agent without OTLP on).
-            "opentelemetry": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
-        },
-    }
 
 
 @contextlib.contextmanager
@@ -281,16 +154,9 @@ class Observability:
         """The profile set the environment asks for (see the settings' defaults)."""
         from . import ddtrace_internals
 
-        settings = self.settings
-        enabled_types = {
-            "cpu": settings.dd_profiling_stack_enabled,
-            "memory": settings.dd_profiling_memory_enabled,
-            "lock": settings.dd_profiling_lock_enabled,
-            "exception": settings.dd_profiling_exception_enabled,
-        }
         return ProfileSet(
-            enabled=settings.dd_profiling_enabled,
-            profiles=frozenset(name for name, enabled in enabled_types.items() if enabled),
+            enabled=self.settings.dd_profiling_enabled,
+            profiles=self.settings.profile_types(),
             heap_sample_bytes=ddtrace_internals.heap_sample_bytes(),
         )
 

@@ -19,10 +19,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 logger = logging.getLogger(__name__)
 
-PROFILE_TYPES = ("cpu", "memory", "lock", "exception")
+# The profile types, by the names the control file, /version and the logs use.
+# Everything that maps them (settings.py to environment variables,
+# ddtrace_internals.py to ddtrace's switches) is checked against this list.
+ProfileType = Literal["cpu", "memory", "lock", "exception"]
+PROFILE_TYPES: tuple[ProfileType, ...] = get_args(ProfileType)
 MAX_HEAP_SAMPLE_BYTES = 1 << 30
 KNOWN_KEYS = frozenset({"enabled", "profiles", "heap_sample_bytes"})
 
@@ -36,7 +41,7 @@ class ProfileSet:
     """What the profiler should be doing."""
 
     enabled: bool
-    profiles: frozenset[str]
+    profiles: frozenset[ProfileType]
     heap_sample_bytes: int
     source: str = "environment"
 
@@ -72,7 +77,7 @@ def parse_control_file(text: str, baseline: ProfileSet, path: Path) -> ProfileSe
             raise ControlFileError(
                 f"{path}: unknown profile {unknown_profiles[0]!r}; known profiles: {', '.join(PROFILE_TYPES)}"
             )
-        result = replace(result, profiles=frozenset(profiles))
+        result = replace(result, profiles=frozenset(name for name in PROFILE_TYPES if name in profiles))
     if "heap_sample_bytes" in document:
         size = document["heap_sample_bytes"]
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_HEAP_SAMPLE_BYTES:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .profiling_control import ProfileType
+
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
 # Every profile and span carries team:<TEAM>; DD_TAGS may override it.
@@ -24,6 +26,15 @@ TEAM = "{{ cookiecutter.team }}"
 
 # Datadog tag keys: start with a letter, then letters, digits and _ - . / :
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
+
+
+# ddtrace's own variable that switches each profile type on (a field below).
+PROFILE_TYPE_VARIABLES: dict[ProfileType, str] = {
+    "cpu": "DD_PROFILING_STACK_ENABLED",
+    "memory": "DD_PROFILING_MEMORY_ENABLED",
+    "lock": "DD_PROFILING_LOCK_ENABLED",
+    "exception": "DD_PROFILING_EXCEPTION_ENABLED",
+}
 
 
 class ConfigurationError(Exception):
@@ -149,6 +160,12 @@ class Settings(BaseSettings):
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 address
         return f"http://{host}:4318/v1/metrics"
+
+    def profile_types(self) -> frozenset[ProfileType]:
+        """The profile types the environment switches on."""
+        return frozenset(
+            profile for profile, variable in PROFILE_TYPE_VARIABLES.items() if getattr(self, variable.lower())
+        )
 
     def resolved_log_format(self) -> Literal["json", "plain"]:
         """``json`` or ``plain``; ``auto`` decides by whether stdout is a terminal."""

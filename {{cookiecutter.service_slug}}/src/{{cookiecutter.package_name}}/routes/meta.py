@@ -3,8 +3,10 @@ in force. Read-only; nothing secret."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
+
+from ..dependencies import ObservabilityDep
 
 router = APIRouter(tags=["meta"])
 
@@ -26,8 +28,7 @@ class VersionInfo(BaseModel):
 
 
 @router.get("/version")
-async def version(request: Request) -> VersionInfo:
-    observability = request.app.state.observability
+async def version(observability: ObservabilityDep) -> VersionInfo:
     identity = observability.identity
     profile_set = observability.profile_set
     return VersionInfo(

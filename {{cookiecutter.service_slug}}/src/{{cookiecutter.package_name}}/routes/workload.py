@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from opentelemetry import metrics
 
 from .. import workload
+from ..dependencies import WorkloadSlotsDep
 from ..worker_threads import run_in_worker_thread
 
 router = APIRouter(tags=["workload"])
@@ -37,9 +38,8 @@ allocated_bytes = meter.create_histogram(
 
 
 @asynccontextmanager
-async def workload_slot(request: Request) -> AsyncIterator[None]:
+async def workload_slot(slots: asyncio.Semaphore) -> AsyncIterator[None]:
     """Take a slot without waiting, or answer 503 with Retry-After."""
-    slots: asyncio.Semaphore = request.app.state.workload_slots
     if slots.locked():
         raise HTTPException(
             status_code=503,
@@ -52,11 +52,11 @@ async def workload_slot(request: Request) -> AsyncIterator[None]:
 
 @router.get("/cpu-intensive")
 async def cpu_intensive(
-    request: Request,
+    slots: WorkloadSlotsDep,
     iterations: Annotated[int, Query(ge=1, le=workload.MAX_CPU_ITERATIONS)] = 200_000,
 ) -> dict[str, object]:
     """Chain SHA-256 ``iterations`` times."""
-    async with workload_slot(request):
+    async with workload_slot(slots):
         result = await run_in_worker_thread(workload.hash_chain, iterations)
     hash_rounds.add(result.iterations)
     return {"iterations": result.iterations, "digest": result.digest}
@@ -64,11 +64,11 @@ async def cpu_intensive(
 
 @router.get("/memory-alloc")
 async def memory_alloc(
-    request: Request,
+    slots: WorkloadSlotsDep,
     size_mb: Annotated[int, Query(ge=1, le=workload.MAX_ALLOCATION_MB)] = 16,
 ) -> dict[str, object]:
     """Allocate and touch ``size_mb`` MiB, then release it."""
-    async with workload_slot(request):
+    async with workload_slot(slots):
         result = await run_in_worker_thread(workload.allocate_and_touch, size_mb)
     allocated_bytes.record(result.allocated_mb * MIB)
     return {"allocated_mb": result.allocated_mb, "checksum": result.checksum}

@@ -1,0 +1,48 @@
+"""What the routes and the lifespan share, and how a route asks for it: one
+typed object made by ``create_app``, handed to routes as FastAPI dependencies
+(no untyped ``request.app.state`` lookups in handlers)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .observability import Observability
+from .readiness import ThreadStartProbe
+from .settings import Settings
+
+
+@dataclass
+class ServiceState:
+    """The app's shared state for one process."""
+
+    settings: Settings
+    observability: Observability
+    # Workload requests running at once; beyond it they get 503 (routes/workload.py).
+    workload_slots: asyncio.Semaphore
+    thread_start_probe: ThreadStartProbe = field(default_factory=ThreadStartProbe)
+    # True between the end of start-up and the start of shutdown (lifespan.py).
+    ready: bool = False
+
+
+def service_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+ServiceStateDep = Annotated[ServiceState, Depends(service_state)]
+
+
+def observability(state: ServiceStateDep) -> Observability:
+    return state.observability
+
+
+def workload_slots(state: ServiceStateDep) -> asyncio.Semaphore:
+    return state.workload_slots
+
+
+ObservabilityDep = Annotated[Observability, Depends(observability)]
+WorkloadSlotsDep = Annotated[asyncio.Semaphore, Depends(workload_slots)]
