@@ -1,0 +1,283 @@
+"""Could instructions replace CPU time as the CPU gate's measure? Their noise, cost
+and how well they track CPU time, on injected regressions.
+
+CPU time per request varies by several percent between windows on a shared
+machine (the gate's power table); an instruction count does not depend on what
+else the machine is doing. This bench bakes a service and runs it as a local
+process under Valgrind's callgrind (instrumentation switched on only around the
+measured windows, profiler and tracer off), sends the gate's seeded request mix
+one request at a time, and reads the instructions executed per request in each
+window. For every level of injected extra hashing in the CPU workload
+(`hash_chain`), and unchanged, it reports:
+
+- instructions per request, its spread across windows and across processes
+  (a fresh process per repeat), and the ratio to unchanged;
+- beside it, the process's CPU time per request for the same mix run natively
+  (no Valgrind), and that ratio: a measure that tracks CPU moves with it;
+- the wall time a measured window takes under callgrind.
+
+    .venv/bin/python bench/gate_instructions.py                    # 3 repeats
+    .venv/bin/python bench/gate_instructions.py --repeats 2 --windows 2 --requests 20
+
+Needs valgrind (``apt-get install valgrind``), which runs on any machine: it
+counts instructions in software, no performance counters needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
+LOOP = "    for _ in range(iterations):\n"
+# The gate's mix (perf/load.py): mostly CPU work, some allocation, some trivial.
+MIX: tuple[tuple[str, dict[str, int], int], ...] = (
+    ("/cpu-intensive", {"iterations": 20_000}, 8),
+    ("/memory-alloc", {"size_mb": 1}, 1),
+    ("/", {}, 1),
+)
+SEED = 1234
+# Everything that runs on a timer or talks to an agent is off: only request work is counted.
+ENVIRONMENT = {
+    "DD_PROFILING_ENABLED": "false",
+    "DD_TRACE_ENABLED": "false",
+    "DD_RUNTIME_METRICS_ENABLED": "false",
+    "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+    "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+    "PYTHONHASHSEED": "0",
+    "LOG_LEVEL": "warning",
+    "HOST": "127.0.0.1",
+}
+# The event count callgrind writes at the end of a dump (instructions: Ir).
+TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
+
+
+@dataclass
+class Level:
+    percent: float
+    instructions: list[list[float]] = field(default_factory=list)  # per process, per window: Ir/request
+    cpu: list[float] = field(default_factory=list)  # native CPU seconds per request, per window
+    window_seconds: list[float] = field(default_factory=list)
+
+
+def plan(count: int) -> list[tuple[str, dict[str, int]]]:
+    chooser = random.Random(SEED)  # a reproducible mix, not a secret
+    picks = chooser.choices(range(len(MIX)), weights=[weight for *_, weight in MIX], k=count)
+    return [(MIX[index][0], MIX[index][1]) for index in picks]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: the service exited with {process.returncode} before serving")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"bench: no healthy service at {url} within {timeout:.0f} s")
+
+
+def send(client: httpx.Client, requests: list[tuple[str, dict[str, int]]]) -> None:
+    for path, params in requests:
+        response = client.get(path, params=params)
+        if response.status_code != 200:
+            raise SystemExit(f"bench: {path} answered {response.status_code}")
+
+
+def callgrind_control(*arguments: str) -> None:
+    # Valgrind names its control pipes after $HOST, which the service reads as its
+    # listen address: the controller must see the same value to find them.
+    environment = {**os.environ, "HOST": ENVIRONMENT["HOST"]}
+    result = subprocess.run(
+        ["callgrind_control", *arguments], env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
+    if result.returncode != 0 or "OK." not in result.stdout:
+        raise SystemExit(f"bench: callgrind_control {' '.join(arguments)}: {(result.stdout + result.stderr).strip()}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def measure_instructions(
+    python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
+) -> None:
+    """One process under callgrind: warm up uninstrumented, then windows with instrumentation on."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    out = scratch / f"callgrind-{level.percent:g}-{len(level.instructions)}"
+    out.mkdir()
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}/callgrind.out.%p",
+        str(python),
+        "-m",
+        package,
+    ]
+    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    windows: list[float] = []
+    try:
+        wait_healthy(url, process, timeout=600)
+        with httpx.Client(base_url=url, timeout=600) as client:
+            send(client, plan(arguments.warmup))  # specialisation, caches, pools
+            callgrind_control("--instr=on", str(process.pid))
+            for _ in range(arguments.windows):
+                callgrind_control("--zero", str(process.pid))
+                started = time.monotonic()
+                send(client, plan(arguments.requests))
+                level.window_seconds.append(time.monotonic() - started)
+                for dump in out.glob("callgrind.out.*"):
+                    dump.unlink()
+                callgrind_control("--dump", str(process.pid))
+                totals = [
+                    int(match) for dump in out.glob("callgrind.out.*") for match in TOTALS.findall(dump.read_text())
+                ]
+                if not totals:
+                    raise SystemExit(f"bench: callgrind wrote no totals in {out}")
+                windows.append(sum(totals) / arguments.requests)
+    finally:
+        stop(process)
+    level.instructions.append(windows)
+
+
+def measure_cpu(python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
+    """The same windows natively: the process's CPU time per request."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
+    process = subprocess.Popen(
+        [str(python), "-m", package], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_healthy(url, process, timeout=60)
+        requests = plan(arguments.native_requests)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            send(client, plan(arguments.warmup))
+            for _ in range(arguments.windows):
+                before = process_cpu_seconds(process.pid)
+                send(client, requests)
+                level.cpu.append((process_cpu_seconds(process.pid) - before) / len(requests))
+    finally:
+        stop(process)
+
+
+def interval(values: list[float]) -> str:
+    """Median and the spread of the values as a coefficient of variation."""
+    if len(values) < 2:
+        return f"{statistics.median(values):,.0f}"
+    return f"{statistics.median(values):,.0f} (CV {statistics.stdev(values) / statistics.fmean(values):.2%})"
+
+
+def report(levels: list[Level]) -> str:
+    unchanged = levels[0]
+    base_ir = statistics.median(value for windows in unchanged.instructions for value in windows)
+    base_cpu = statistics.median(unchanged.cpu)
+    lines = [
+        "| injected in `hash_chain` | instructions per request (spread over windows) | spread of process medians "
+        "| instructions vs unchanged | native CPU per request | CPU vs unchanged | window under callgrind |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for level in levels:
+        every = [value for windows in level.instructions for value in windows]
+        per_process = [statistics.median(windows) for windows in level.instructions]
+        process_spread = (
+            f"{(max(per_process) - min(per_process)) / statistics.fmean(per_process):.3%}"
+            if len(per_process) > 1
+            else "-"
+        )
+        name = "unchanged" if level.percent == 0 else f"+{level.percent:g}%"
+        lines.append(
+            f"| {name} | {interval(every)} | {process_spread} | {statistics.median(every) / base_ir - 1:+.2%} "
+            f"| {statistics.median(level.cpu) * 1000:.2f} ms | {statistics.median(level.cpu) / base_cpu - 1:+.1%} "
+            f"| {statistics.median(level.window_seconds):.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="processes per level (default 3)")
+    parser.add_argument("--windows", type=int, default=3, help="measured windows per process (default 3)")
+    parser.add_argument("--requests", type=int, default=20, help="requests per callgrind window (default 20)")
+    parser.add_argument("--native-requests", type=int, default=400, help="requests per native window (default 400)")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first (default 20)")
+    parser.add_argument(
+        "--levels",
+        type=lambda text: [float(part) for part in text.split(",")],
+        default=[2.5, 5.0, 10.0],
+        help="injected extra hashing in percent (default 2.5,5,10)",
+    )
+    arguments = parser.parse_args(argv)
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("bench: needs valgrind (apt-get install valgrind)")
+    levels = [Level(0.0), *(Level(percent) for percent in arguments.levels)]
+    with tempfile.TemporaryDirectory(prefix="gate-instructions-") as directory:
+        scratch = Path(directory)
+        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(scratch)))
+        subprocess.run([UV, "sync", "--locked", "--quiet"], cwd=project, check=True)
+        python = project / ".venv" / "bin" / "python"
+        package = next(path.name for path in (project / "src").iterdir() if (path / "__main__.py").is_file())
+        workload = project / "src" / package / "workload.py"
+        original = workload.read_text()
+        if LOOP not in original:
+            sys.exit(f"bench: the workload's loop is no longer {LOOP.strip()!r}; update the bench")
+        for repeat in range(arguments.repeats):
+            for level in levels:
+                per_mille = round(level.percent * 10)
+                injected = f"    for _ in range(iterations + iterations * {per_mille} // 1000):\n"
+                workload.write_text(original.replace(LOOP, injected) if level.percent else original)
+                measure_instructions(python, package, level, arguments, scratch)
+                measure_cpu(python, package, level, arguments)
+                ir = level.instructions[-1]
+                print(
+                    f"repeat {repeat + 1} +{level.percent:g}%: instructions/request "
+                    f"{', '.join(f'{value:,.0f}' for value in ir)}; native CPU/request "
+                    f"{', '.join(f'{value * 1000:.2f} ms' for value in level.cpu[-arguments.windows :])}",
+                    flush=True,
+                )
+    print()
+    print(report(levels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
