@@ -1,7 +1,8 @@
 """How often the generated service's CPU regression gate is right: its power curve.
 
 Bakes a service, commits it on main, then runs the gate (its defaults, through
-the same `python -m perf gate` a team's CI runs) against branches whose CPU
+the same `python -m perf gate` a team's CI runs; `--measure cpu` for the CPU-time
+measure) against branches whose CPU
 workload does more hashing — +2.5%, +5%, +7.5% and +10% by default — and
 against an unchanged branch, twice as often. Levels are interleaved (one run of
 each per cycle), so a slow drift of the machine hits every level alike and a
@@ -9,16 +10,16 @@ study stopped early still covers them all evenly.
 
 Every run is appended to a JSON-lines file as it finishes (the decision, the
 measured change and interval, the rounds it took, its wall time and every
-window's CPU per request), so a long study can stop and resume (`--resume`) and
+window's numbers), so a long study can stop and resume (`--resume`) and
 a different decision rule can be tried on the recorded windows later. The table
 is printed from that file.
 
     .venv/bin/python bench/perf_gate_sensitivity.py --runs 10 --results gate-power.jsonl
     .venv/bin/python bench/perf_gate_sensitivity.py --table --results gate-power.jsonl
 
-A level is the extra hashing in the workload function (`hash_chain`); the CPU
+A level is the extra hashing in the workload function (`hash_chain`); the cost
 per request rises a little less (the function is most, not all, of a request's
-CPU under the gate's mix), which the "median measured change" column shows.
+work under the gate's mix), which the "median measured change" column shows.
 Needs Docker; each run takes one to four minutes on 2 cores.
 """
 
@@ -64,10 +65,11 @@ def level_name(percent: float) -> str:
     return "unchanged" if percent == 0 else f"+{percent:g}%"
 
 
-def run_gate(project: Path, base_image: str) -> dict[str, Any]:
+def run_gate(project: Path, base_image: str, measure: str) -> dict[str, Any]:
     started = time.monotonic()
+    command = ["python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image, "--measure", measure]
     outcome = subprocess.run(
-        [UV, "run", "--locked", "python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image],
+        [UV, "run", "--locked", *command],
         cwd=project,
         capture_output=True,
         text=True,
@@ -85,8 +87,11 @@ def run_gate(project: Path, base_image: str) -> dict[str, Any]:
         "interval": report["interval"],
         "rounds": report["load"]["rounds"],
         "wall_seconds": wall,
+        "measure": report.get("measure", "cpu"),
         "baseline_cpu_per_request": report["baseline"]["cpu_seconds_per_request"],
         "candidate_cpu_per_request": report["candidate"]["cpu_seconds_per_request"],
+        "baseline_instructions_per_request": report["baseline"].get("instructions_per_request", []),
+        "candidate_instructions_per_request": report["candidate"].get("instructions_per_request", []),
     }
 
 
@@ -110,18 +115,19 @@ def schedule(levels: list[float], runs: int, unchanged_runs: int, done: dict[flo
 
 def format_table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| injected in `hash_chain` | runs | fail | pass | inconclusive | median measured change "
+        "| measure | injected in `hash_chain` | runs | fail | pass | inconclusive | median measured change "
         "| median rounds | median wall time |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for level in sorted({result["level"] for result in results}):
-        runs = [result for result in results if result["level"] == level]
+    cases = sorted({(result.get("measure", "cpu"), result["level"]) for result in results}, reverse=True)
+    for measure, level in cases:
+        runs = [result for result in results if (result.get("measure", "cpu"), result["level"]) == (measure, level)]
         decisions = [result["decision"] for result in runs]
         change = statistics.median((result["ratio"] - 1) * 100 for result in runs)
         rounds = statistics.median(result["rounds"] for result in runs)
         wall = statistics.median(result["wall_seconds"] for result in runs)
         lines.append(
-            f"| {level_name(level)} | {len(runs)} | {decisions.count('fail')} | {decisions.count('pass')} "
+            f"| {measure} | {level_name(level)} | {len(runs)} | {decisions.count('fail')} | {decisions.count('pass')} "
             f"| {decisions.count('inconclusive')} | {change:+.1f}% | {rounds:g} | {wall:.0f} s |"
         )
     return "\n".join(lines)
@@ -136,6 +142,9 @@ def main() -> int:
         type=lambda text: [float(part) for part in text.split(",")],
         default=list(DEFAULT_LEVELS),
         help="injected extra hashing in percent, comma-separated (default 2.5,5,7.5,10)",
+    )
+    parser.add_argument(
+        "--measure", choices=("instructions", "cpu"), default="instructions", help="the gate's measure (its default)"
     )
     parser.add_argument("--results", type=Path, default=Path("gate-power.jsonl"), help="JSON lines, one per run")
     parser.add_argument("--resume", action="store_true", help="count the runs already in --results")
@@ -157,7 +166,8 @@ def main() -> int:
     unchanged_runs = arguments.unchanged_runs if arguments.unchanged_runs is not None else 2 * arguments.runs
     done: dict[float, int] = {}
     for result in read_results(arguments.results):
-        done[result["level"]] = done.get(result["level"], 0) + 1
+        if result.get("measure", "cpu") == arguments.measure:
+            done[result["level"]] = done.get(result["level"], 0) + 1
     base_image = base_image_for("3.13")
     machine = f"{os.cpu_count()} cores, base image {base_image}"
 
@@ -178,7 +188,7 @@ def main() -> int:
                 workload.write_text(original.replace(LOOP, injected_loop(level)))
                 sh([*GIT, "commit", "-q", "-am", f"{level:g}% more hashing"], project)
             try:
-                outcome = run_gate(project, base_image)
+                outcome = run_gate(project, base_image, arguments.measure)
             finally:
                 sh([*GIT, "checkout", "-q", "-f", "main"], project)
             record = {"level": level, "machine": machine, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **outcome}

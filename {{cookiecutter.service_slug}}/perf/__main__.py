@@ -118,12 +118,20 @@ def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
+# Per measure: (most rounds, requests per window). Instruction counts repeat to a
+# fraction of a percent, so few short windows decide; CPU time needs many.
+MEASURE_DEFAULTS = {"instructions": (6, 20), "cpu": (48, 100)}
+
+
 def gate(arguments: argparse.Namespace) -> int:
+    default_rounds, default_requests = MEASURE_DEFAULTS[arguments.measure]
     options = GateOptions(
         project=Path.cwd(),
         baseline_ref=arguments.baseline,
-        rounds=arguments.rounds,
-        requests=arguments.requests,
+        measure=arguments.measure,
+        rounds=arguments.rounds or default_rounds,
+        requests=arguments.requests or default_requests,
+        profile_rounds=arguments.profile_rounds,
         warmup_seconds=arguments.warmup_seconds,
         concurrency=arguments.concurrency,
         threshold=arguments.threshold,
@@ -142,12 +150,25 @@ def main(argv: list[str]) -> int:
     gate_parser = commands.add_parser("gate", help="fail a change whose CPU per request rises above the threshold")
     gate_parser.add_argument("--baseline", help="ref to compare with (default: merge-base of HEAD and main)")
     gate_parser.add_argument(
+        "--measure",
+        choices=sorted(MEASURE_DEFAULTS),
+        default="instructions",
+        help="what decides: instructions per request under callgrind (default), or CPU time per request",
+    )
+    gate_parser.add_argument(
         "--rounds",
         type=whole_number(MIN_PAIRS),
-        default=48,
-        help="most rounds per side; it stops at the first decision (default 48)",
+        help="most rounds per side; it stops at the first decision (default 6 for instructions, 48 for cpu)",
     )
-    gate_parser.add_argument("--requests", type=positive, default=100, help="requests per round (default 100)")
+    gate_parser.add_argument(
+        "--requests", type=positive, help="requests per window (default 20 for instructions, 100 for cpu)"
+    )
+    gate_parser.add_argument(
+        "--profile-rounds",
+        type=positive,
+        default=6,
+        help="with --measure instructions: CPU windows per side for the function table (default 6)",
+    )
     gate_parser.add_argument(
         "--warmup-seconds", type=positive, default=20, help="unmeasured load on each side first (default 20)"
     )

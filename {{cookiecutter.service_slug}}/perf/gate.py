@@ -1,6 +1,11 @@
 """The CPU regression gate: the working tree (candidate) against a baseline
 ref (default: the merge-base with main), both built from the working tree's
-Dockerfile, run in alternating rounds under the same seeded load."""
+Dockerfile, run in alternating rounds under the same seeded load.
+
+The decision comes from instructions per request counted under callgrind
+(``--measure instructions``, the default; see instructions.py) or from the
+containers' CPU time (``--measure cpu``). Either way the per-function table
+and the flame graph come from ddtrace's CPU profiles of native windows."""
 
 from __future__ import annotations
 
@@ -10,25 +15,41 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import load, report, stats
+from .instructions import CallgrindRun, add_valgrind
 from .pprof import Profile, read_profiles
 from .runners import ContainerRun, RunError, docker
 
+Measure = Literal["instructions", "cpu"]
 # More than any warm-up can send: the warm-up ends at its deadline.
 WARMUP_PLAN_REQUESTS = 100_000
+# Uninstrumented requests before counting starts: the interpreter's
+# specialisation and the allocator's pools settle within a few requests.
+INSTRUCTION_WARMUP_REQUESTS = 20
+# Counts repeat to a fraction of a percent: a look every 3 rounds decides.
+INSTRUCTION_LOOK_EVERY = 3
+# Two processes of the same code settle at levels up to 0.5% apart (measured in
+# the template repository, bench/gate_instructions.py), which windows of the
+# same pair of processes cannot show: the interval is widened by this much.
+INSTRUCTION_SPREAD_BETWEEN_PROCESSES = 0.0075
+# Requests per CPU window when the windows only feed the function table.
+PROFILE_WINDOW_REQUESTS = 100
 
 
 @dataclass(frozen=True)
 class GateOptions:
     project: Path
     baseline_ref: str | None
+    measure: Measure
     rounds: int
     requests: int
+    profile_rounds: int
     warmup_seconds: float
     concurrency: int
     threshold: float
@@ -45,6 +66,7 @@ class Side:
     git_sha: str
     profile_dir: Path
     cpu_per_request: list[float] = field(default_factory=list)
+    instructions_per_request: list[float] = field(default_factory=list)
 
 
 def git(project: Path, *arguments: str) -> str:
@@ -122,15 +144,114 @@ def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> Non
             raise RunError(f"{failures}\n{container.logs()[-3000:]}")
 
 
-def measure_window(options: GateOptions, side: Side, container: ContainerRun, index: int) -> None:
+def measure_window(options: GateOptions, side: Side, container: ContainerRun, index: int, requests: int) -> None:
     """One measured window: the seeded request mix, CPU from the container's accounting."""
     before = container.cpu_seconds()
-    result = load.run(container.url, load.plan(options.requests, options.seed), options.concurrency, 120)
+    result = load.run(container.url, load.plan(requests, options.seed), options.concurrency, 120)
     after = container.cpu_seconds()
-    if result.failed or result.sent != options.requests:
+    if result.failed or result.sent != requests:
         failures = f"{side.name} round {index + 1}: {result.failed} of {result.sent} requests failed"
         raise RunError(f"{failures}\n{container.logs()[-3000:]}")
-    side.cpu_per_request.append((after - before) / options.requests)
+    side.cpu_per_request.append((after - before) / requests)
+
+
+def alternating(sides: tuple[Side, Side], rounds: int) -> list[tuple[int, tuple[Side, Side]]]:
+    """Each round's order, flipped every pair (A B, B A, A B, …): drift over the
+    run hits both sides alike, and so does any advantage of going first."""
+    baseline, candidate = sides
+    return [(index, (baseline, candidate) if index % 2 == 0 else (candidate, baseline)) for index in range(rounds)]
+
+
+def native_rounds(
+    options: GateOptions,
+    sides: tuple[Side, Side],
+    rounds: int,
+    requests: int,
+    after_round: Callable[[int], bool],
+    log: Any,
+) -> None:
+    """Both sides' containers as shipped (the CPU profiler on), warmed up, then
+    alternating CPU windows until ``after_round(rounds done)`` says stop.
+    Stopping the containers flushes each side's profile into its folder."""
+    containers: dict[str, ContainerRun] = {}
+    try:
+        for side in sides:
+            containers[side.name] = start_side(options, side)
+        log(f"warming both up for {options.warmup_seconds:g} s")
+        warm_up(options, [(side, containers[side.name]) for side in sides])
+        for index, order in alternating(sides, rounds):
+            for side in order:
+                measure_window(options, side, containers[side.name], index, requests)
+            if after_round(index + 1):
+                break
+    finally:
+        # SIGTERM, drain, final flush: each side's profile is written now.
+        for container in containers.values():
+            container.stop()
+
+
+def decide_by_cpu(options: GateOptions, sides: tuple[Side, Side], log: Any) -> stats.Verdict:
+    baseline, candidate = sides
+    looks = stats.look_points(options.rounds, stats.LOOK_EVERY)
+    confidence = stats.confidence_per_look(len(looks))
+    verdicts: list[stats.Verdict] = []
+
+    def look(rounds_done: int) -> bool:
+        if rounds_done not in looks:
+            return False
+        verdict = stats.decide(baseline.cpu_per_request, candidate.cpu_per_request, options.threshold, confidence)
+        verdicts.append(verdict)
+        log(f"after {rounds_done} rounds: {verdict.summary()}")
+        return verdict.decision != "inconclusive"
+
+    native_rounds(options, sides, options.rounds, options.requests, look, log)
+    if not verdicts:  # unreachable: the last round is always a look
+        raise RunError("no decision was taken")
+    return verdicts[-1]
+
+
+def decide_by_instructions(options: GateOptions, sides: tuple[Side, Side], log: Any) -> stats.Verdict:
+    baseline, candidate = sides
+    runs: dict[str, CallgrindRun] = {}
+    looks = stats.look_points(options.rounds, INSTRUCTION_LOOK_EVERY)
+    confidence = stats.confidence_per_look(len(looks))
+    verdict: stats.Verdict | None = None
+    try:
+        for side in sides:
+            counted_image = f"{side.image}-callgrind"
+            add_valgrind(side.image, counted_image)
+            environment = {"WORKLOAD_MAX_CONCURRENCY": str(options.concurrency)}
+            runs[side.name] = CallgrindRun(counted_image, options.report_dir / "callgrind" / side.name, environment)
+        warm_up_requests = load.plan(INSTRUCTION_WARMUP_REQUESTS, options.seed + 1)
+        for side in sides:
+            run = runs[side.name]
+            run.wait_until_serving()
+            if load.run(run.url, warm_up_requests, 1, 600).failed:
+                raise RunError(f"{side.name}: warm-up requests failed under callgrind")
+            run.start_counting()
+        log(f"counting instructions: windows of {options.requests} requests, one at a time")
+        window = load.plan(options.requests, options.seed)
+        for index, order in alternating(sides, options.rounds):
+            for side in order:
+                side.instructions_per_request.append(runs[side.name].instructions_per_request(window))
+            if index + 1 in looks:
+                verdict = stats.decide(
+                    baseline.instructions_per_request,
+                    candidate.instructions_per_request,
+                    options.threshold,
+                    confidence,
+                    measure="instructions",
+                    spread_between_processes=INSTRUCTION_SPREAD_BETWEEN_PROCESSES,
+                )
+                log(f"after {index + 1} rounds: {verdict.summary()}")
+                if verdict.decision != "inconclusive":
+                    break
+    finally:
+        for run in runs.values():
+            run.stop()
+    if verdict is None:  # unreachable: the last round is always a look
+        raise RunError("no decision was taken")
+    return verdict
 
 
 def side_profile(side: Side) -> Profile:
@@ -157,36 +278,16 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
         build(options, baseline_context, baseline.image, baseline_sha, "perf-baseline")
     build(options, options.project, candidate.image, candidate_sha, "perf-candidate")
 
-    containers: dict[str, ContainerRun] = {}
-    try:
-        for side in (baseline, candidate):
-            containers[side.name] = start_side(options, side)
-        log(f"warming both up for {options.warmup_seconds:g} s")
-        warm_up(options, [(side, containers[side.name]) for side in (baseline, candidate)])
-        looks = stats.look_points(options.rounds)
-        confidence = stats.confidence_per_look(len(looks))
-        verdict: stats.Verdict | None = None
-        for index in range(options.rounds):
-            # Alternating windows, the order flipped every pair (A B, B A, A B, …):
-            # drift over the run hits both sides alike, and so does any advantage
-            # of running first or second.
-            order = (baseline, candidate) if index % 2 == 0 else (candidate, baseline)
-            for side in order:
-                measure_window(options, side, containers[side.name], index)
-            if index + 1 in looks:
-                verdict = stats.decide(
-                    baseline.cpu_per_request, candidate.cpu_per_request, options.threshold, confidence
-                )
-                log(f"after {index + 1} rounds: {verdict.summary()}")
-                if verdict.decision != "inconclusive":
-                    break
-    finally:
-        # SIGTERM, drain, final flush: each side's profile is written now.
-        for container in containers.values():
-            container.stop()
+    sides = (baseline, candidate)
+    if options.measure == "instructions":
+        verdict = decide_by_instructions(options, sides, log)
+        log(f"profiling both for the function table: {options.profile_rounds} rounds of CPU windows")
+        native_rounds(options, sides, options.profile_rounds, PROFILE_WINDOW_REQUESTS, lambda _: False, log)
+        looks = stats.look_points(options.rounds, INSTRUCTION_LOOK_EVERY)
+    else:
+        verdict = decide_by_cpu(options, sides, log)
+        looks = stats.look_points(options.rounds, stats.LOOK_EVERY)
 
-    if verdict is None:  # unreachable: the last round is always a look
-        raise RunError("no decision was taken")
     baseline_profile, candidate_profile = side_profile(baseline), side_profile(candidate)
     baseline_cpu = sum(baseline.cpu_per_request) / len(baseline.cpu_per_request)
     candidate_cpu = sum(candidate.cpu_per_request) / len(candidate.cpu_per_request)
@@ -205,18 +306,28 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
         {
             "decision": verdict.decision,
             "summary": verdict.summary(),
-            "rule": stats.RULE,
+            "measure": options.measure,
+            "rule": stats.rule(verdict.measure, looks),
             "ratio": verdict.ratio,
             "interval": [verdict.low, verdict.high],
             "threshold": options.threshold,
             "confidence_per_look": verdict.confidence,
             "looks": looks,
-            "baseline": {"commit": baseline_sha, "cpu_seconds_per_request": baseline.cpu_per_request},
-            "candidate": {"commit": candidate_sha, "cpu_seconds_per_request": candidate.cpu_per_request},
+            "baseline": {
+                "commit": baseline_sha,
+                "cpu_seconds_per_request": baseline.cpu_per_request,
+                "instructions_per_request": baseline.instructions_per_request,
+            },
+            "candidate": {
+                "commit": candidate_sha,
+                "cpu_seconds_per_request": candidate.cpu_per_request,
+                "instructions_per_request": candidate.instructions_per_request,
+            },
             "load": {
                 "requests_per_round": options.requests,
                 "rounds": verdict.pairs,
                 "max_rounds": options.rounds,
+                "profile_rounds": options.profile_rounds if options.measure == "instructions" else None,
                 "seed": options.seed,
                 "warmup_seconds": options.warmup_seconds,
                 "concurrency": options.concurrency,

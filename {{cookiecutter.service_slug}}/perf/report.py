@@ -14,6 +14,12 @@ from .pprof import Frame, Profile, Stack, function_costs
 
 CPU = "cpu-time"
 ALLOCATIONS = "alloc-space"
+# The standard library's idle waits, by module file and function name. ddtrace
+# 4.16 charges the CPU a thread burned since its last sample to whatever frame
+# it finds the thread in, often the wait it went back to (see the README):
+# their figures move at random between runs and are never a change's cause.
+IDLE_WAIT_FILES = frozenset({"threading.py", "queue.py", "queues.py", "tasks.py", "selectors.py", "locks.py"})
+IDLE_WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "acquire", "join", "_wait_for_tstate_lock"})
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,15 @@ class FunctionChange:
     @property
     def self_change_ms(self) -> float:
         return self.candidate_self_ms - self.baseline_self_ms
+
+    @property
+    def idle_wait(self) -> bool:
+        """A standard-library wait (see IDLE_WAIT_FILES), not a function's own work."""
+        return (
+            Path(self.file).name in IDLE_WAIT_FILES
+            and "site-packages" not in self.file
+            and self.function.rsplit(".", 1)[-1] in IDLE_WAIT_FUNCTIONS
+        )
 
     @property
     def self_change_percent(self) -> float | None:
@@ -51,7 +66,8 @@ def per_request_ms(profile: Profile, cpu_seconds_per_request: float) -> dict[Fra
 def function_changes(
     baseline: Profile, candidate: Profile, baseline_cpu: float, candidate_cpu: float
 ) -> list[FunctionChange]:
-    """Functions ordered by how much their own CPU per request changed, most first."""
+    """Functions ordered by how much their own CPU per request changed, most
+    first; the standard library's idle waits last (see IDLE_WAIT_FILES)."""
     before = per_request_ms(baseline, baseline_cpu)
     after = per_request_ms(candidate, candidate_cpu)
     changes = [
@@ -65,13 +81,14 @@ def function_changes(
         )
         for frame in set(before) | set(after)
     ]
-    return sorted(changes, key=lambda change: abs(change.self_change_ms), reverse=True)
+    return sorted(changes, key=lambda change: (change.idle_wait, -abs(change.self_change_ms)))
 
 
 def format_table(changes: list[FunctionChange], limit: int = 15) -> str:
     header = f"{'function':<40} {'file':<28} {'baseline':>10} {'candidate':>10} {'change':>10} {'change%':>8}"
     lines = [header, "-" * len(header)]
-    for change in changes[:limit]:
+    working = [change for change in changes if not change.idle_wait]
+    for change in working[:limit]:
         percent = change.self_change_percent
         lines.append(
             f"{change.function[:40]:<40} {Path(change.file).name[:28]:<28} "
@@ -79,6 +96,14 @@ def format_table(changes: list[FunctionChange], limit: int = 15) -> str:
             f"{change.self_change_ms:>+8.3f}ms {'new' if percent is None else f'{percent:+.0f}%':>8}"
         )
     lines.append("(self CPU per request, C calls charged to their Python caller; inclusive figures in report.json)")
+    idle = [change for change in changes if change.idle_wait]
+    if idle:
+        moved = sum(change.self_change_ms for change in idle)
+        names = ", ".join(sorted({change.function for change in idle})[:4])
+        lines.append(
+            f"(idle waits left out: {names}: {moved:+.3f}ms together; the profiler charges CPU to the frame a "
+            "thread waits in, so these move at random between runs)"
+        )
     return "\n".join(lines)
 
 
@@ -88,7 +113,7 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, FunctionChange):
-        return {**asdict(value), "self_change_ms": value.self_change_ms}
+        return {**asdict(value), "self_change_ms": value.self_change_ms, "idle_wait": value.idle_wait}
     raise TypeError(f"not serialisable: {type(value).__name__}")
 
 

@@ -45,17 +45,28 @@ def free_port() -> int:
         return port
 
 
-def docker(*arguments: str, timeout: float = 120) -> str:
-    result = subprocess.run(["docker", *arguments], capture_output=True, text=True, timeout=timeout, check=False)
+def docker(*arguments: str, timeout: float = 120, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        ["docker", *arguments], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if result.returncode != 0:
         raise RunError(f"docker {arguments[0]} failed: {result.stderr.strip()[-2000:]}")
     return result.stdout
 
 
 class ContainerRun:
-    """One round's container: host network, profiles into ``profile_dir``."""
+    """One side's container: host network, ``profile_dir`` mounted at /profiles
+    (ddtrace's profiles, or callgrind's counts), the image's command unless
+    ``command`` replaces it."""
 
-    def __init__(self, image: str, profile_dir: Path, environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        image: str,
+        profile_dir: Path,
+        environment: dict[str, str],
+        command: list[str] | None = None,
+        options: list[str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -63,10 +74,12 @@ class ContainerRun:
         self.profile_dir = profile_dir
         variables = {**PROFILING_ENVIRONMENT, **environment, "PORT": str(self.port)}
         variables["DD_PROFILING_OUTPUT_PPROF"] = "/profiles/profile"
-        arguments = ["run", "-d", "--network", "host", "-v", f"{profile_dir.resolve()}:/profiles"]
+        # No HEALTHCHECK: each one starts a Python process in the container every
+        # 10 s, CPU (and requests) that would land in whichever window it hits.
+        arguments = ["run", "-d", "--no-healthcheck", "--network", "host", "-v", f"{profile_dir.resolve()}:/profiles"]
         for name, value in variables.items():
             arguments += ["-e", f"{name}={value}"]
-        self.id = docker(*arguments, image).strip()
+        self.id = docker(*arguments, *(options or []), image, *(command or [])).strip()
 
     def cpu_seconds(self) -> float:
         """CPU used by everything in the container so far (the kernel's account)."""
@@ -94,6 +107,10 @@ class ContainerRun:
     def logs(self) -> str:
         result = subprocess.run(["docker", "logs", self.id], capture_output=True, text=True, check=False)
         return result.stdout + result.stderr
+
+    def execute(self, *command: str, timeout: float = 300) -> str:
+        """Run ``command`` inside the container; its output."""
+        return docker("exec", self.id, *command, timeout=timeout)
 
 
 class LocalRun:

@@ -80,3 +80,20 @@ def test_a_stricter_confidence_widens_the_interval() -> None:
     baseline, candidate = rounds(10.0, 0.03, 12, 5), rounds(10.3, 0.03, 12, 6)
     single, split = decide(baseline, candidate), decide(baseline, candidate, confidence=confidence_per_look(4))
     assert split.low < single.low and split.high > single.high
+
+
+def test_instruction_windows_look_every_three_rounds() -> None:
+    assert look_points(6, every=3) == [3, 6]
+
+
+def test_a_spread_between_processes_keeps_a_change_near_the_threshold_undecided() -> None:
+    # Windows that repeat to 0.01% put +5.5% firmly past 5%; a known 0.75% spread
+    # between the two processes leaves it undecided, and a clear +8% still fails.
+    baseline = rounds(100.0, 0.0001, 3, 7)
+    near = [value * 1.055 for value in baseline]
+    assert decide(baseline, near).decision == "fail"
+    widened = decide(baseline, near, spread_between_processes=0.0075)
+    assert widened.decision == "inconclusive", widened.summary()
+    assert widened.low < 1.05 < widened.high
+    clear = decide(baseline, [value * 1.08 for value in baseline], spread_between_processes=0.0075)
+    assert clear.decision == "fail", clear.summary()
