@@ -1,5 +1,8 @@
-"""Minimal reproduction: ddtrace's CPU profile charges a worker thread's CPU
-bursts to the frame it waits in afterwards.
+"""Minimal reproductions of two ways ddtrace's profiles put cost on the wrong
+function, ready for an upstream report.
+
+``cpu`` (the default): the CPU profile charges a worker thread's CPU bursts to
+the frame it waits in afterwards.
 
 No web framework, no tracing: one worker thread takes jobs from a queue (as a
 thread pool does) and burns a known amount of CPU per job in ``burn()``; the
@@ -15,17 +18,32 @@ shorter than the sampling interval (adaptive, ~10-100 ms) mostly ends before
 the next sample, which then finds the thread in ``Condition.wait`` and charges
 the whole burst there.
 
+``alloc``: the allocation profile charges the bytes that small allocations made
+since the last sample to the large allocation that triggers the next one.
+
+One thread alternates ``big()`` (one 1 MiB bytearray) and ``small()`` (a given
+number of bytes in 1 KiB ``bytes`` objects); the true bytes of each are known.
+ddtrace 4.16's memalloc samples when a byte counter crosses a threshold drawn
+around ``DD_PROFILING_HEAP_SAMPLE_SIZE`` (1 MiB) and weights the sample with
+the counter: *every* byte allocated since the previous sample, by anyone. Big
+allocations trigger most samples, so they are credited with the small ones'
+bytes; the total stays right, the split between functions does not
+(``_memalloc_heap.cpp``: "just drop the (R - T) term and use C as the weight").
+
 Usage (needs only ddtrace and zstandard; from the template checkout)::
 
     .venv/bin/uv run --no-project --with ddtrace==4.16.0 --with zstandard \
-        python bench/ddtrace_cpu_attribution_repro.py [--seconds 30] [--burst-ms 6]
+        python bench/ddtrace_attribution_repro.py [cpu] [--seconds 30] [--burst-ms 6]
+    .venv/bin/uv run --no-project --with ddtrace==4.16.0 --with zstandard \
+        python bench/ddtrace_attribution_repro.py alloc
 
-Each shape runs in a fresh profiler, so with the default 30 s about the first
-15 s are ddtrace's slower start-up sampling; raise --seconds to see steady state.
-
-Prints one row per pause between jobs: the true CPU of ``burn()``, the CPU
-the profile gives it, their ratio, and the share of the worker's profiled CPU
-whose innermost frame is a wait.
+``cpu`` runs each shape in a fresh profiler, so with the default 30 s about the
+first 15 s are ddtrace's slower start-up sampling; raise --seconds to see steady
+state. It prints one row per pause between jobs: the true CPU of ``burn()``, the
+CPU the profile gives it, their ratio, and the share of the worker's profiled
+CPU whose innermost frame is a wait. ``alloc`` prints one row per amount of
+small allocation between big ones: each function's true bytes, the bytes the
+profile gives it, and their ratio.
 """
 
 from __future__ import annotations
@@ -106,8 +124,9 @@ def _packed(value: int | bytes) -> list[int]:
     return numbers
 
 
-def cpu_samples(path: Path) -> Counter[tuple[tuple[str, ...], str]]:
-    """cpu-time (ns) by (stack as function names, leaf first; thread name) in one pprof file."""
+def samples(path: Path, sample_type: str) -> Counter[tuple[tuple[str, ...], str]]:
+    """``sample_type`` (cpu-time in ns, alloc-space in bytes) by (stack as
+    function names, leaf first; thread name) in one pprof file."""
     import zstandard
 
     raw = path.read_bytes()
@@ -129,7 +148,9 @@ def cpu_samples(path: Path) -> Counter[tuple[tuple[str, ...], str]]:
         elif number == 4:
             lines = [line for field, line in _fields(value) if field == 4 and isinstance(line, bytes)]
             locations[int(fields.get(1, 0))] = [int(dict(_fields(line)).get(1, 0)) for line in lines]
-    cpu_index = sample_types.index("cpu-time")
+    if sample_type not in sample_types:
+        return Counter()
+    cpu_index = sample_types.index(sample_type)
     totals: Counter[tuple[tuple[str, ...], str]] = Counter()
     for number, value in top:
         if number != 2 or not isinstance(value, bytes):
@@ -193,12 +214,74 @@ def run_shape(
     profiler.stop(flush=True)
     totals: Counter[tuple[tuple[str, ...], str]] = Counter()
     for path in sorted(set(profile_dir.glob("*.pprof")) - already_written):
-        totals.update(cpu_samples(path))
+        totals.update(samples(path, "cpu-time"))
     return true_cpu, totals
+
+
+CHUNK_BYTES = 1024 * 1024
+PIECE_BYTES = 1024
+
+
+def big() -> int:
+    """One 1 MiB allocation; its true bytes."""
+    block = bytearray(CHUNK_BYTES)
+    return sys.getsizeof(block)
+
+
+def small(total_bytes: int) -> int:
+    """``total_bytes`` in 1 KiB objects; their true bytes (objects and list)."""
+    pieces = [bytes(PIECE_BYTES) for _ in range(total_bytes // PIECE_BYTES)]
+    return sys.getsizeof(pieces) + sum(sys.getsizeof(piece) for piece in pieces)
+
+
+def run_alloc_shape(profile_dir: Path, rounds: int, small_bytes: int) -> tuple[dict[str, int], dict[str, int]]:
+    """One profiler run: true and profiled allocated bytes of big() and small()."""
+    from ddtrace.profiling import Profiler
+
+    already_written = set(profile_dir.glob("*.pprof"))
+    profiler = Profiler()
+    profiler.start()
+    true_bytes = {"big": 0, "small": 0}
+    for _ in range(rounds):
+        true_bytes["big"] += big()
+        if small_bytes:
+            true_bytes["small"] += small(small_bytes)
+    profiler.stop(flush=True)
+    credited = {"big": 0, "small": 0}
+    for path in sorted(set(profile_dir.glob("*.pprof")) - already_written):
+        for (stack, _), value in samples(path, "alloc-space").items():
+            for name in credited:
+                if name in stack[:2]:
+                    credited[name] += value
+                    break
+    return true_bytes, credited
+
+
+def main_alloc(arguments: argparse.Namespace, profile_dir: Path) -> None:
+    import ddtrace
+
+    sample_size = os.environ.get("DD_PROFILING_HEAP_SAMPLE_SIZE", "its default, 1 MiB")
+    print(
+        f"ddtrace {ddtrace.__version__}, Python {sys.version.split()[0]}, {arguments.rounds} rounds of big() "
+        f"(1 MiB) then small() per shape, DD_PROFILING_HEAP_SAMPLE_SIZE {sample_size}"
+    )
+    print("| small() bytes per big() | big(): true | profiled | ratio | small(): true | profiled | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for kib in (int(text) for text in arguments.small_kib.split(",")):
+        true_bytes, credited = run_alloc_shape(profile_dir, arguments.rounds, kib * 1024)
+        cells = []
+        for name in ("big", "small"):
+            truth, profiled = true_bytes[name], credited[name]
+            ratio = f"{profiled / truth:.2f}" if truth else "-"
+            cells.append(f"{truth / 2**20:,.0f} MiB | {profiled / 2**20:,.0f} MiB | {ratio}")
+        print(f"| {kib} KiB | {' | '.join(cells)} |")
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profile", nargs="?", choices=("cpu", "alloc"), default="cpu", help="which reproduction")
+    parser.add_argument("--rounds", type=int, default=2000, help="alloc: big() calls per shape")
+    parser.add_argument("--small-kib", default="0,64,256,1024", help="alloc: small() KiB per big(), comma-separated")
     parser.add_argument("--seconds", type=float, default=30.0, help="per shape (the first ~15 s sample slower)")
     parser.add_argument("--burst-ms", type=float, default=6.0, help="CPU per job, in ms (the service's 6.3 ms)")
     parser.add_argument("--pauses-ms", default="0,5,50,200", help="pauses between jobs, comma-separated")
@@ -210,13 +293,17 @@ def main(argv: list[str]) -> int:
     os.environ.update(
         {
             "DD_PROFILING_OUTPUT_PPROF": str(profile_dir / "profile"),
-            "DD_PROFILING_MEMORY_ENABLED": "false",
+            "DD_PROFILING_STACK_ENABLED": "true" if arguments.profile == "cpu" else "false",
+            "DD_PROFILING_MEMORY_ENABLED": "true" if arguments.profile == "alloc" else "false",
             "DD_PROFILING_LOCK_ENABLED": "false",
             "DD_PROFILING_UPLOAD_INTERVAL": "3600",
             "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
             "DD_TRACE_ENABLED": "false",
         }
     )
+    if arguments.profile == "alloc":
+        main_alloc(arguments, profile_dir)
+        return 0
     import ddtrace
 
     iterations = iterations_for(arguments.burst_ms)
