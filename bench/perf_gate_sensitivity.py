@@ -15,7 +15,7 @@ a different decision rule can be tried on the recorded windows later. The table
 is printed from that file.
 
     .venv/bin/python bench/perf_gate_sensitivity.py --runs 10 --results gate-power.jsonl
-    .venv/bin/python bench/perf_gate_sensitivity.py --table --results gate-power.jsonl
+    .venv/bin/python bench/perf_gate_sensitivity.py --table --results bench/results/gate-power.jsonl
 
 A level is the extra hashing in the workload function (`hash_chain`); the cost
 per request rises a little less (the function is most, not all, of a request's
@@ -119,7 +119,11 @@ def format_table(results: list[dict[str, Any]]) -> str:
         "| median rounds | median wall time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    cases = sorted({(result.get("measure", "cpu"), result["level"]) for result in results}, reverse=True)
+    # The default measure first, then by level.
+    cases = sorted(
+        {(result.get("measure", "cpu"), result["level"]) for result in results},
+        key=lambda case: (case[0] != "instructions", case[1]),
+    )
     for measure, level in cases:
         runs = [result for result in results if (result.get("measure", "cpu"), result["level"]) == (measure, level)]
         decisions = [result["decision"] for result in runs]

@@ -34,7 +34,7 @@ WARMUP_PLAN_REQUESTS = 100_000
 INSTRUCTION_WARMUP_REQUESTS = 20
 # Counts repeat to a fraction of a percent: a look every 3 rounds decides.
 INSTRUCTION_LOOK_EVERY = 3
-# Two processes of the same code settle at levels up to 0.5% apart (measured in
+# Two processes of the same code settle at levels up to 0.6% apart (measured in
 # the template repository, bench/gate_instructions.py), which windows of the
 # same pair of processes cannot show: the interval is widened by this much.
 INSTRUCTION_SPREAD_BETWEEN_PROCESSES = 0.0075
@@ -170,8 +170,9 @@ def native_rounds(
     after_round: Callable[[int], bool],
     log: Any,
 ) -> None:
-    """Both sides' containers as shipped (the CPU profiler on), warmed up, then
-    alternating CPU windows until ``after_round(rounds done)`` says stop.
+    """Both sides' containers with the CPU profiler on (runners.py's settings),
+    warmed up, then alternating CPU windows until ``after_round(rounds done)``
+    says stop.
     Stopping the containers flushes each side's profile into its folder."""
     containers: dict[str, ContainerRun] = {}
     try:
