@@ -16,7 +16,7 @@ window. For every level of injected extra hashing in the CPU workload
   (no Valgrind), and that ratio: a measure that tracks CPU moves with it;
 - the wall time a measured window takes under callgrind.
 
-    .venv/bin/python bench/gate_instructions.py                    # 3 repeats
+    .venv/bin/python bench/gate_instructions.py                    # 3 repeats, about 20 minutes
     .venv/bin/python bench/gate_instructions.py --repeats 2 --windows 2 --requests 20
 
 Needs valgrind (``apt-get install valgrind``), which runs on any machine: it
@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,20 +36,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cookiecutter.main import cookiecutter
+from service_under_load import process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.generated_support import load_agent_support  # noqa: E402
+
 UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
 LOOP = "    for _ in range(iterations):\n"
-# The gate's mix (perf/load.py): mostly CPU work, some allocation, some trivial.
-MIX: tuple[tuple[str, dict[str, int], int], ...] = (
-    ("/cpu-intensive", {"iterations": 20_000}, 8),
-    ("/memory-alloc", {"size_mb": 1}, 1),
-    ("/", {}, 1),
-)
-SEED = 1234
+SEED = 1234  # the gate's default seed: the same mix as its windows
 # Everything that runs on a timer or talks to an agent is off: only request work is counted.
 ENVIRONMENT = {
     "DD_PROFILING_ENABLED": "false",
@@ -64,8 +60,6 @@ ENVIRONMENT = {
     "LOG_LEVEL": "warning",
     "HOST": "127.0.0.1",
 }
-# The event count callgrind writes at the end of a dump (instructions: Ir).
-TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
 
 
 @dataclass
@@ -76,31 +70,16 @@ class Level:
     window_seconds: list[float] = field(default_factory=list)
 
 
-def plan(count: int) -> list[tuple[str, dict[str, int]]]:
-    chooser = random.Random(SEED)  # a reproducible mix, not a secret
-    picks = chooser.choices(range(len(MIX)), weights=[weight for *_, weight in MIX], k=count)
-    return [(MIX[index][0], MIX[index][1]) for index in picks]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench: the service exited with {process.returncode} before serving")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"bench: no healthy service at {url} within {timeout:.0f} s")
+def start(command: list[str], port: int, timeout: float) -> subprocess.Popen[bytes]:
+    """The service as a local process, serving on ``port``."""
+    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        load_agent_support().wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout, process, poll_seconds=0.5)
+    except (TimeoutError, RuntimeError) as error:
+        stop(process)
+        raise SystemExit(f"bench: {error}") from None
+    return process
 
 
 def send(client: httpx.Client, requests: list[tuple[str, dict[str, int]]]) -> None:
@@ -121,11 +100,6 @@ def callgrind_control(*arguments: str) -> None:
         raise SystemExit(f"bench: callgrind_control {' '.join(arguments)}: {(result.stdout + result.stderr).strip()}")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -136,62 +110,41 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def measure_instructions(
-    python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
+    perf: Any, python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
 ) -> None:
     """One process under callgrind: warm up uninstrumented, then windows with instrumentation on."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = load_agent_support().free_port()
     out = scratch / f"callgrind-{level.percent:g}-{len(level.instructions)}"
     out.mkdir()
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        f"--callgrind-out-file={out}/callgrind.out.%p",
-        str(python),
-        "-m",
-        package,
-    ]
-    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/callgrind.out"]
+    process = start([*callgrind, str(python), "-m", package], port, timeout=600)
     windows: list[float] = []
     try:
-        wait_healthy(url, process, timeout=600)
-        with httpx.Client(base_url=url, timeout=600) as client:
-            send(client, plan(arguments.warmup))  # specialisation, caches, pools
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+            send(client, perf.load.plan(arguments.warmup, SEED + 1))  # specialisation, caches, pools
             callgrind_control("--instr=on", str(process.pid))
             for _ in range(arguments.windows):
                 callgrind_control("--zero", str(process.pid))
                 started = time.monotonic()
-                send(client, plan(arguments.requests))
+                send(client, perf.load.plan(arguments.requests, SEED))
                 level.window_seconds.append(time.monotonic() - started)
                 for dump in out.glob("callgrind.out.*"):
                     dump.unlink()
                 callgrind_control("--dump", str(process.pid))
-                totals = [
-                    int(match) for dump in out.glob("callgrind.out.*") for match in TOTALS.findall(dump.read_text())
-                ]
-                if not totals:
-                    raise SystemExit(f"bench: callgrind wrote no totals in {out}")
-                windows.append(sum(totals) / arguments.requests)
+                windows.append(perf.instructions.read_totals(out) / arguments.requests)
     finally:
         stop(process)
     level.instructions.append(windows)
 
 
-def measure_cpu(python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
-    """The same windows natively: the process's CPU time per request."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
-    process = subprocess.Popen(
-        [str(python), "-m", package], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def measure_cpu(perf: Any, python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
+    """The same mix natively: the process's CPU time per request."""
+    port = load_agent_support().free_port()
+    process = start([str(python), "-m", package], port, timeout=60)
     try:
-        wait_healthy(url, process, timeout=60)
-        requests = plan(arguments.native_requests)
-        with httpx.Client(base_url=url, timeout=60) as client:
-            send(client, plan(arguments.warmup))
+        requests = perf.load.plan(arguments.native_requests, SEED)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            send(client, perf.load.plan(arguments.warmup, SEED + 1))
             for _ in range(arguments.windows):
                 before = process_cpu_seconds(process.pid)
                 send(client, requests)
@@ -243,8 +196,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--levels",
         type=lambda text: [float(part) for part in text.split(",")],
-        default=[2.5, 5.0, 10.0],
-        help="injected extra hashing in percent (default 2.5,5,10)",
+        default=[2.5, 5.0, 7.5, 10.0],
+        help="injected extra hashing in percent (default 2.5,5,7.5,10)",
     )
     arguments = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -255,6 +208,11 @@ def main(argv: list[str]) -> int:
         project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(scratch)))
         subprocess.run([UV, "sync", "--locked", "--quiet"], cwd=project, check=True)
         python = project / ".venv" / "bin" / "python"
+        # The bake's own gate code: its request mix and its reading of callgrind's dumps.
+        sys.path.insert(0, str(project))
+        import perf.instructions
+        import perf.load
+
         package = next(path.name for path in (project / "src").iterdir() if (path / "__main__.py").is_file())
         workload = project / "src" / package / "workload.py"
         original = workload.read_text()
@@ -265,8 +223,8 @@ def main(argv: list[str]) -> int:
                 per_mille = round(level.percent * 10)
                 injected = f"    for _ in range(iterations + iterations * {per_mille} // 1000):\n"
                 workload.write_text(original.replace(LOOP, injected) if level.percent else original)
-                measure_instructions(python, package, level, arguments, scratch)
-                measure_cpu(python, package, level, arguments)
+                measure_instructions(perf, python, package, level, arguments, scratch)
+                measure_cpu(perf, python, package, level, arguments)
                 ir = level.instructions[-1]
                 print(
                     f"repeat {repeat + 1} +{level.percent:g}%: instructions/request "

@@ -159,27 +159,28 @@ class Instance:
 class ProcessInstance(Instance):
     """``python -m <package>`` from the baked project's virtual environment."""
 
+    process: subprocess.Popen[bytes]  # always a child here
+
     def __init__(self, python: Path, package: str, environment: dict[str, str], placement: CpuPlacement) -> None:
         port = load_agent_support().free_port()
         self.url = f"http://127.0.0.1:{port}"
         variables = {**os.environ, **environment, "HOST": "127.0.0.1", "PORT": str(port)}
         self.started_at = time.monotonic()
-        self.child = subprocess.Popen(
+        self.process = subprocess.Popen(
             [str(python), "-m", package],
             env=variables,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_pinned_to(placement.service),  # sets CPU affinity only
         )
-        self.process = self.child
-        self.pid = self.child.pid
+        self.pid = self.process.pid
 
     def stop(self) -> None:
-        self.child.send_signal(signal.SIGTERM)
+        self.process.send_signal(signal.SIGTERM)
         try:
-            self.child.wait(timeout=60)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            self.child.kill()
+            self.process.kill()
             raise BenchError("the service did not stop within 60 s of SIGTERM") from None
 
 

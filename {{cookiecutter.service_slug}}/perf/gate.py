@@ -191,18 +191,42 @@ def native_rounds(
             container.stop()
 
 
+def look_points(options: GateOptions) -> list[int]:
+    """The rounds after which the gate decides, for its measure."""
+    every = INSTRUCTION_LOOK_EVERY if options.measure == "instructions" else stats.LOOK_EVERY
+    return stats.look_points(options.rounds, every)
+
+
+def verdict_after(
+    options: GateOptions, rounds_done: int, baseline: list[float], candidate: list[float], log: Any
+) -> stats.Verdict | None:
+    """The verdict if ``rounds_done`` is a look, else None: the measure's own
+    interval (instructions: widened by the spread between processes)."""
+    looks = look_points(options)
+    if rounds_done not in looks:
+        return None
+    instructions = options.measure == "instructions"
+    verdict = stats.decide(
+        baseline,
+        candidate,
+        options.threshold,
+        stats.confidence_per_look(len(looks)),
+        measure="instructions" if instructions else "CPU",
+        spread_between_processes=INSTRUCTION_SPREAD_BETWEEN_PROCESSES if instructions else 0.0,
+    )
+    log(f"after {rounds_done} rounds: {verdict.summary()}")
+    return verdict
+
+
 def decide_by_cpu(options: GateOptions, sides: tuple[Side, Side], log: Any) -> stats.Verdict:
     baseline, candidate = sides
-    looks = stats.look_points(options.rounds, stats.LOOK_EVERY)
-    confidence = stats.confidence_per_look(len(looks))
     verdicts: list[stats.Verdict] = []
 
     def look(rounds_done: int) -> bool:
-        if rounds_done not in looks:
+        verdict = verdict_after(options, rounds_done, baseline.cpu_per_request, candidate.cpu_per_request, log)
+        if verdict is None:
             return False
-        verdict = stats.decide(baseline.cpu_per_request, candidate.cpu_per_request, options.threshold, confidence)
         verdicts.append(verdict)
-        log(f"after {rounds_done} rounds: {verdict.summary()}")
         return verdict.decision != "inconclusive"
 
     native_rounds(options, sides, options.rounds, options.requests, look, log)
@@ -214,8 +238,6 @@ def decide_by_cpu(options: GateOptions, sides: tuple[Side, Side], log: Any) -> s
 def decide_by_instructions(options: GateOptions, sides: tuple[Side, Side], log: Any) -> stats.Verdict:
     baseline, candidate = sides
     runs: dict[str, CallgrindRun] = {}
-    looks = stats.look_points(options.rounds, INSTRUCTION_LOOK_EVERY)
-    confidence = stats.confidence_per_look(len(looks))
     verdict: stats.Verdict | None = None
     try:
         for side in sides:
@@ -235,16 +257,11 @@ def decide_by_instructions(options: GateOptions, sides: tuple[Side, Side], log: 
         for index, order in alternating(sides, options.rounds):
             for side in order:
                 side.instructions_per_request.append(runs[side.name].instructions_per_request(window))
-            if index + 1 in looks:
-                verdict = stats.decide(
-                    baseline.instructions_per_request,
-                    candidate.instructions_per_request,
-                    options.threshold,
-                    confidence,
-                    measure="instructions",
-                    spread_between_processes=INSTRUCTION_SPREAD_BETWEEN_PROCESSES,
-                )
-                log(f"after {index + 1} rounds: {verdict.summary()}")
+            looked = verdict_after(
+                options, index + 1, baseline.instructions_per_request, candidate.instructions_per_request, log
+            )
+            if looked is not None:
+                verdict = looked
                 if verdict.decision != "inconclusive":
                     break
     finally:
@@ -284,10 +301,9 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
         verdict = decide_by_instructions(options, sides, log)
         log(f"profiling both for the function table: {options.profile_rounds} rounds of CPU windows")
         native_rounds(options, sides, options.profile_rounds, PROFILE_WINDOW_REQUESTS, lambda _: False, log)
-        looks = stats.look_points(options.rounds, INSTRUCTION_LOOK_EVERY)
     else:
         verdict = decide_by_cpu(options, sides, log)
-        looks = stats.look_points(options.rounds, stats.LOOK_EVERY)
+    looks = look_points(options)
 
     baseline_profile, candidate_profile = side_profile(baseline), side_profile(candidate)
     baseline_cpu = sum(baseline.cpu_per_request) / len(baseline.cpu_per_request)

@@ -67,6 +67,14 @@ def add_valgrind(image: str, tag: str) -> None:
     docker("build", "--network", "host", "-t", tag, "-", stdin=dockerfile, timeout=1200)
 
 
+def read_totals(dump_dir: Path) -> int:
+    """The instructions in callgrind's dumps in ``dump_dir`` (one per thread group)."""
+    totals = [int(match) for dump in dump_dir.glob(f"{DUMP_NAME}.*") for match in TOTALS.findall(dump.read_text())]
+    if not totals:
+        raise RunError(f"callgrind wrote no totals into {dump_dir}")
+    return sum(totals)
+
+
 class CallgrindRun:
     """One side's service under callgrind, in a container of its image plus Valgrind."""
 
@@ -108,20 +116,16 @@ class CallgrindRun:
         if result.failed or result.sent != len(requests):
             raise RunError(f"{result.failed} of {result.sent} requests failed under callgrind")
         self._control("--dump")
-        totals = [
-            int(match) for dump in self.dump_dir.glob(f"{DUMP_NAME}.*") for match in TOTALS.findall(dump.read_text())
-        ]
-        if not totals:
-            raise RunError(f"callgrind wrote no totals into {self.dump_dir}")
-        return sum(totals) / len(requests)
+        return read_totals(self.dump_dir) / len(requests)
 
     def wait_until_serving(self) -> None:
+        """Wait for /healthz; on timeout, fail with the container's logs (the
+        caller's stop() removes the container afterwards)."""
         started = time.monotonic()
         try:
             load.wait_until_healthy(self.url, timeout=START_TIMEOUT_SECONDS)
         except TimeoutError as error:
-            logs = self.container.logs()  # before stop(), which removes the container
-            self.container.stop()
+            logs = self.container.logs()
             raise RunError(f"{error} (under callgrind, {time.monotonic() - started:.0f} s)\n{logs[-3000:]}") from None
 
     def stop(self) -> None:

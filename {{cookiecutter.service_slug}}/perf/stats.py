@@ -3,8 +3,9 @@
 Rounds alternate baseline and candidate, the order flipped every pair
 (A B, B A, A B, …), so round i of each side ran under the same machine
 conditions and neither side always runs first. For every pair the ratio
-candidate/baseline of the cost per request (instructions, or CPU time) is taken; the log ratios' mean and a
-Student-t confidence interval give the ratio's interval:
+candidate/baseline of the cost per request (instructions, or CPU time) is
+taken; the log ratios' mean and a Student-t confidence interval give the
+ratio's interval:
 
 * fail          — the interval lies wholly above 1 + threshold: a regression
                   larger than the threshold, with that confidence;
