@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements-dev.txt"
+# Installed editable from requirements-dev.txt; its dependencies count too.
+PERF_GATE_PROJECT = ROOT / "perf-gate" / "pyproject.toml"
 STAMP = VENV / ".requirements.sha256"
 
 
@@ -31,7 +33,7 @@ def venv_python() -> Path:
 
 
 def ensure_environment() -> None:
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes() + PERF_GATE_PROJECT.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted and venv_python().exists():
         return
     if not venv_python().exists():
@@ -40,6 +42,7 @@ def ensure_environment() -> None:
     print("installing requirements-dev.txt", flush=True)
     subprocess.run(
         [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+        cwd=ROOT,  # the file's relative paths (-e ./perf-gate) are read from here
         check=True,
     )
     STAMP.write_text(wanted + "\n")

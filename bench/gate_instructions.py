@@ -36,10 +36,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from cookiecutter.main import cookiecutter
+from perf_gate import config, instructions, load
+from perf_gate.config import Mix
 from service_under_load import process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def start(command: list[str], port: int, timeout: float) -> subprocess.Popen[byt
     return process
 
 
-def send(client: httpx.Client, requests: list[tuple[str, dict[str, int]]]) -> None:
+def send(client: httpx.Client, requests: list[load.Planned]) -> None:
     for path, params in requests:
         response = client.get(path, params=params)
         if response.status_code != 200:
@@ -110,7 +111,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def measure_instructions(
-    perf: Any, python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
+    mix: Mix, python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
 ) -> None:
     """One process under callgrind: warm up uninstrumented, then windows with instrumentation on."""
     port = load_agent_support().free_port()
@@ -121,30 +122,30 @@ def measure_instructions(
     windows: list[float] = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
-            send(client, perf.load.plan(arguments.warmup, SEED + 1))  # specialisation, caches, pools
+            send(client, load.plan(mix, arguments.warmup, SEED + 1))  # specialisation, caches, pools
             callgrind_control("--instr=on", str(process.pid))
             for _ in range(arguments.windows):
                 callgrind_control("--zero", str(process.pid))
                 started = time.monotonic()
-                send(client, perf.load.plan(arguments.requests, SEED))
+                send(client, load.plan(mix, arguments.requests, SEED))
                 level.window_seconds.append(time.monotonic() - started)
                 for dump in out.glob("callgrind.out.*"):
                     dump.unlink()
                 callgrind_control("--dump", str(process.pid))
-                windows.append(perf.instructions.read_totals(out) / arguments.requests)
+                windows.append(instructions.read_totals(out) / arguments.requests)
     finally:
         stop(process)
     level.instructions.append(windows)
 
 
-def measure_cpu(perf: Any, python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
+def measure_cpu(mix: Mix, python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
     """The same mix natively: the process's CPU time per request."""
     port = load_agent_support().free_port()
     process = start([str(python), "-m", package], port, timeout=60)
     try:
-        requests = perf.load.plan(arguments.native_requests, SEED)
+        requests = load.plan(mix, arguments.native_requests, SEED)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            send(client, perf.load.plan(arguments.warmup, SEED + 1))
+            send(client, load.plan(mix, arguments.warmup, SEED + 1))
             for _ in range(arguments.windows):
                 before = process_cpu_seconds(process.pid)
                 send(client, requests)
@@ -208,10 +209,8 @@ def main(argv: list[str]) -> int:
         project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(scratch)))
         subprocess.run([UV, "sync", "--locked", "--quiet"], cwd=project, check=True)
         python = project / ".venv" / "bin" / "python"
-        # The bake's own gate code: its request mix and its reading of callgrind's dumps.
-        sys.path.insert(0, str(project))
-        import perf.instructions
-        import perf.load
+        # The gate's own code: the bake's request mix, callgrind's dumps read its way.
+        mix = config.load(project).mix
 
         package = next(path.name for path in (project / "src").iterdir() if (path / "__main__.py").is_file())
         workload = project / "src" / package / "workload.py"
@@ -223,8 +222,8 @@ def main(argv: list[str]) -> int:
                 per_mille = round(level.percent * 10)
                 injected = f"    for _ in range(iterations + iterations * {per_mille} // 1000):\n"
                 workload.write_text(original.replace(LOOP, injected) if level.percent else original)
-                measure_instructions(perf, python, package, level, arguments, scratch)
-                measure_cpu(perf, python, package, level, arguments)
+                measure_instructions(mix, python, package, level, arguments, scratch)
+                measure_cpu(mix, python, package, level, arguments)
                 ir = level.instructions[-1]
                 print(
                     f"repeat {repeat + 1} +{level.percent:g}%: instructions/request "

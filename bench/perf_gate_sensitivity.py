@@ -1,7 +1,8 @@
 """How often the generated service's CPU regression gate is right: its power curve.
 
 Bakes a service, commits it on main, then runs the gate (its defaults, through
-the same `python -m perf gate` a team's CI runs; `--measure cpu` for the CPU-time
+the same `make perf-gate` a team's CI runs, with the perf tool from this checkout;
+`--measure cpu` for the CPU-time
 measure) against branches whose CPU
 workload does more hashing — +2.5%, +5%, +7.5% and +10% by default — and
 against an unchanged branch, twice as often. Levels are interleaved (one run of
@@ -66,11 +67,20 @@ def level_name(percent: float) -> str:
 
 
 def run_gate(project: Path, base_image: str, measure: str) -> dict[str, Any]:
+    # make exits 2 for fail, inconclusive and "could not run" alike: the report
+    # tells them apart, so none may be left from the run before.
+    shutil.rmtree(project / "perf-report", ignore_errors=True)
     started = time.monotonic()
-    command = ["python", "-m", "perf", "gate", "--baseline", "main", "--base-image", base_image, "--measure", measure]
+    environment = {
+        **os.environ,
+        "PERF_GATE": str(ROOT / "perf-gate"),
+        "BASE_IMAGE": base_image,
+        "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     outcome = subprocess.run(
-        [UV, "run", "--locked", *command],
+        ["make", "perf-gate", f"PERF_GATE_ARGS=--baseline main --measure {measure}"],
         cwd=project,
+        env=environment,
         capture_output=True,
         text=True,
         check=False,

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import httpx
 from cookiecutter.main import cookiecutter
+from perf_gate.pprof import decode_samples, innermost_python_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -211,7 +212,6 @@ def waits(function: str) -> bool:
 def measure(shape_name: str, python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> Truth:
     warmup, seconds = arguments.warmup, arguments.seconds
     agent_support = load_agent_support()
-    from perf.pprof import decode_samples, innermost_python_frame
 
     agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
     port = agent_support.free_port()
@@ -353,7 +353,6 @@ def main(argv: list[str]) -> int:
         package = next((project / "src").iterdir()).name
         log(f"baked {project.name}; installing its locked dependencies")
         subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
-        sys.path.insert(0, str(project))  # the bake's perf package reads the profiles
         python = str(project / ".venv" / "bin" / "python")
         cost = calibrate(python, package, arguments.iterations)
         log(f"hash_chain({arguments.iterations}): {cost * 1e3:.2f} ms of CPU per call")

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
+from perf_gate.cli import whole_number
 from service_under_load import (
     BenchError,
     ContainerInstance,
@@ -539,19 +540,6 @@ def parse_configurations(text: str) -> list[Configuration]:
     for key in [OFF, *keys]:
         choose(key)
     return [CONFIGURATIONS[key] for key in chosen]
-
-
-def whole_number(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:

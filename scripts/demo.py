@@ -91,10 +91,15 @@ def report(uploads: list[object], requests: int) -> None:
         print(f"  {endpoint:<20} {count}")
 
 
-def one_traces_cpu(agent_url: str, project: Path, python: str) -> None:
+# The perf tool as a service runs it (`uv tool run --from "$(PERF_GATE)" perf-gate`),
+# here from this checkout's package, installed in the template's environment.
+PERF_TOOL = [sys.executable, "-m", "perf_gate"]
+
+
+def one_traces_cpu(agent_url: str, project: Path) -> None:
     """From a trace id to the functions its request burned CPU in."""
     result = subprocess.run(
-        [python, "-m", "perf", "top", "--agent", agent_url, "--trace-id", CALLER_TRACE_ID, "--limit", "5"],
+        [*PERF_TOOL, "top", "--agent", agent_url, "--trace-id", CALLER_TRACE_ID, "--limit", "5"],
         cwd=project,
         capture_output=True,
         text=True,
@@ -102,12 +107,12 @@ def one_traces_cpu(agent_url: str, project: Path, python: str) -> None:
     )
     print()
     print("One request's CPU, from the trace id its caller sent:")
-    print(f"  python -m perf top --agent {agent_url} --trace-id {CALLER_TRACE_ID}")
+    print(f"  perf-gate top --agent {agent_url} --trace-id {CALLER_TRACE_ID}")
     print(result.stdout.rstrip() or result.stderr.rstrip())
 
 
-def where_the_cpu_went(uploads: list[object], project: Path, python: str, scratch: Path) -> None:
-    """What the profiles say, read by the service's own `python -m perf top`."""
+def where_the_cpu_went(uploads: list[object], project: Path, scratch: Path) -> None:
+    """What the profiles say, read by the perf tool's `perf-gate top`."""
     scratch.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, upload in enumerate(uploads):
@@ -115,10 +120,10 @@ def where_the_cpu_went(uploads: list[object], project: Path, python: str, scratc
         path.write_bytes(upload.attachments["profile.pprof"])  # type: ignore[attr-defined]
         paths.append(str(path))
     result = subprocess.run(
-        [python, "-m", "perf", "top", "--limit", "8", *paths], cwd=project, capture_output=True, text=True, check=False
+        [*PERF_TOOL, "top", "--limit", "8", *paths], cwd=project, capture_output=True, text=True, check=False
     )
     print()
-    print("Where the CPU went, by function and the endpoint that ran it (`python -m perf top`):")
+    print("Where the CPU went, by function and the endpoint that ran it (`perf-gate top`):")
     print(result.stdout.rstrip() or result.stderr.rstrip())
     print()
     print("In Datadog, the same tags let the profile comparison view point a regression at its commit,")
@@ -170,8 +175,8 @@ def main() -> int:
         service.wait(timeout=60)
         uploads = agent.wait_for_profiles(count=1, timeout=30)
         report(uploads, requests)
-        where_the_cpu_went(uploads, project, python, workdir / "profiles")
-        one_traces_cpu(agent.url, project, python)
+        where_the_cpu_went(uploads, project, workdir / "profiles")
+        one_traces_cpu(agent.url, project)
         if arguments.keep:
             print(f"baked service kept in {project}")
         return 0

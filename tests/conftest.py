@@ -36,7 +36,15 @@ def uv_environment() -> dict[str, str]:
         environment.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
     # A baked project gets its own virtual environment, never the caller's.
     environment.pop("VIRTUAL_ENV", None)
+    # Baked services run the perf tool from this checkout, not the released
+    # version their Makefile pins (which no index here carries).
+    environment.setdefault("PERF_GATE", perf_gate_spec())
     return environment
+
+
+def perf_gate_spec() -> str:
+    """What ``uv tool run --from`` installs the perf tool from: this checkout."""
+    return str(TEMPLATE_DIR / "perf-gate")
 
 
 def run(command: list[str], cwd: Path, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:

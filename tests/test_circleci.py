@@ -5,7 +5,9 @@ job that proves GIT_SHA and VERSION reach the image, /version and profiles."""
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -259,7 +261,8 @@ def test_generated_pipeline_runs_the_perf_gate_on_branches_other_than_main(gener
     assert gate["requires"] == ["test"]
     assert gate["filters"]["branches"] == {"ignore": "main"}
     commands = [s["run"]["command"] for s in config["jobs"]["perf-gate"]["steps"] if isinstance(s, dict) and "run" in s]
-    assert any("python -m perf gate" in command for command in commands)
+    # The gate runs as the Makefile pins it (PERF_GATE), the same as `make perf-gate` locally.
+    assert any(command.startswith("make perf-gate") for command in commands), commands
     assert step(config, "perf-gate", "store_artifacts")["path"] == "perf-report"
 
 
@@ -274,3 +277,27 @@ def test_template_pipeline_runs_the_same_entry_point_as_ci() -> None:
     ]
     assert any(command.startswith("bash .ci/run") for command in commands), commands
     assert "REQUIRE_WRK=1" in (TEMPLATE_DIR / ".ci" / "run").read_text()
+
+
+def test_template_release_tags_publish_the_perf_tool_at_the_tags_version() -> None:
+    """A tag vX.Y.Z publishes profiling-perf-gate X.Y.Z (the version services baked
+    from that tag pin), after the tests, and refuses a tag the package does not match."""
+    config = load(TEMPLATE_CONFIG)
+    workflow = next(iter(config["workflows"].values()))
+    publish = next(job["publish-perf-tool"] for job in workflow["jobs"] if "publish-perf-tool" in job)
+    assert publish["requires"] == ["template-tests"]
+    assert publish["filters"] == {"tags": {"only": "/^v.*/"}, "branches": {"ignore": "/.*/"}}
+    commands = [s["run"]["command"] for s in config["jobs"]["publish-perf-tool"]["steps"] if "run" in s]
+    check = commands[0]
+    version = tomllib.loads((TEMPLATE_DIR / "perf-gate" / "pyproject.toml").read_text())["project"]["version"]
+    for tag, expected in ((f"v{version}", 0), ("v99.0.0", 1)):
+        outcome = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", check],
+            cwd=TEMPLATE_DIR,
+            env={**os.environ, "CIRCLE_TAG": tag},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert outcome.returncode == expected, (tag, outcome.stdout, outcome.stderr)
+    assert any("uv publish" in command for command in commands), commands

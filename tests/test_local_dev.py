@@ -4,6 +4,7 @@ pre-commit hooks, and nothing secret committed."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ MAKE_TARGETS = {
     "down",
     "perf-gate",
     "flamegraph",
+    "perf-top",
 }
 
 
@@ -85,6 +87,20 @@ def test_make_image_and_perf_gate_take_base_image_from_the_environment(default_p
             ["make", "-n", target], cwd=default_project, env=environment, capture_output=True, text=True, check=True
         ).stdout
         assert mirror in dry_run, (target, dry_run)
+
+
+def test_make_runs_the_pinned_perf_tool_unless_perf_gate_names_another(default_project: Path) -> None:
+    pinned = re.search(r"^PERF_GATE \?= (\S+)$", (default_project / "Makefile").read_text(), re.MULTILINE)
+    assert pinned, "no PERF_GATE pin in the Makefile"
+    for override in (None, "/checkouts/template/perf-gate"):
+        environment = {key: value for key, value in os.environ.items() if key != "PERF_GATE"}
+        if override:
+            environment["PERF_GATE"] = override
+        for target in ("perf-gate", "flamegraph", "perf-top"):
+            dry_run = subprocess.run(
+                ["make", "-n", target], cwd=default_project, env=environment, capture_output=True, text=True, check=True
+            ).stdout
+            assert f'uv tool run --from "{override or pinned.group(1)}" perf-gate' in dry_run, (target, dry_run)
 
 
 def test_pre_commit_config_is_valid_and_runs_the_agreed_checks(default_project: Path) -> None:

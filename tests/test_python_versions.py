@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from . import docker_support
-from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, run, serve_container, uv, uv_environment
+from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, perf_gate_spec, serve_container, uv, uv_environment
 from .docker_support import Container, DockerError
 
 CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
@@ -54,10 +54,21 @@ def test_each_python_choice_builds_runs_and_profiles_its_workload(
     finally:
         docker_support.docker("rmi", "-f", tag, check=False)
 
-    # What the profile says, read by the service's own tool.
-    run([uv(), "sync", "--locked", "--quiet"], cwd=default_project)
+    # What the profile says, read by the perf tool as the service runs it.
     outcome = subprocess.run(
-        [uv(), "run", "--locked", "python", "-m", "perf", "top", "--agent", test_agent.url, "--limit", "3"],
+        [
+            uv(),
+            "tool",
+            "run",
+            "--from",
+            perf_gate_spec(),
+            "perf-gate",
+            "top",
+            "--agent",
+            test_agent.url,
+            "--limit",
+            "3",
+        ],
         cwd=default_project,
         env=uv_environment(),
         capture_output=True,

@@ -1,21 +1,19 @@
 """What the profiles say, checked against known work: the CPU a request's
 workload burns carries that request's endpoint and a span of its trace (the
 trace its caller started, through W3C ``traceparent``), so Datadog's "CPU by
-endpoint" and the trace-to-profile drill-down find it."""
+endpoint" and the trace-to-profile drill-down find it. The profiles are read
+back with the perf tool (``perf-gate samples`` and ``top``), as an engineer would."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from random import Random
+from typing import Any
 
 import httpx
 
-from perf.hotspots import hotspots, label_as_id
-from perf.pprof import Sample, decode_samples, innermost_python_frame
-
+from . import perf_gate
 from .agent import TestAgent
 from .service import ServiceProcess
 
@@ -27,6 +25,7 @@ REQUESTS = 24
 CLIENTS = 2
 LINKED_SHARE_FLOOR = 0.9
 LOW_64_BITS = (1 << 64) - 1
+Sample = dict[str, Any]  # a line of `perf-gate samples`: function, file, values, labels
 
 
 def cpu_request(client: httpx.Client, trace_id: int) -> httpx.Response:
@@ -35,23 +34,18 @@ def cpu_request(client: httpx.Client, trace_id: int) -> httpx.Response:
     return client.get("/cpu-intensive", params={"iterations": ITERATIONS}, headers={"traceparent": traceparent})
 
 
-def uploaded_samples(test_agent: TestAgent) -> list[Sample]:
-    return [
-        sample
-        for upload in test_agent.profiles()
-        for sample in decode_samples(upload.attachments["profile.pprof"])[1]
-        if CPU in sample.values
-    ]
-
-
 def in_the_workload(sample: Sample) -> bool:
     """Whether the innermost Python frame is the CPU workload."""
-    return bool(sample.stack) and innermost_python_frame(sample.stack).function == "hash_chain"
+    return bool(sample["function"] == "hash_chain")
+
+
+def cpu_nanoseconds(sample: Sample) -> int:
+    return int(sample["values"][CPU])
 
 
 def share(samples: list[Sample], predicate: Callable[[Sample], bool]) -> float:
-    total = sum(sample.values[CPU] for sample in samples)
-    return sum(sample.values[CPU] for sample in samples if predicate(sample)) / total
+    total = sum(cpu_nanoseconds(sample) for sample in samples)
+    return sum(cpu_nanoseconds(sample) for sample in samples if predicate(sample)) / total
 
 
 def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
@@ -75,40 +69,36 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     def in_its_requests_trace(sample: Sample) -> bool:
         """The sample's span is in the same trace as its request's root span,
         and that trace is a caller's, through a request to the endpoint."""
-        trace = trace_of.get(label_as_id(sample.labels.get("span id")))
-        root_trace = trace_of.get(label_as_id(sample.labels.get("local root span id")))
+        trace = trace_of.get(sample["labels"].get("span id"))
+        root_trace = trace_of.get(sample["labels"].get("local root span id"))
         return trace is not None and trace == root_trace and trace in endpoint_traces
 
-    samples = uploaded_samples(test_agent)
+    assert test_agent.profiles(), "the agent received no profile"
+    samples = perf_gate.samples("--agent", test_agent.url)
     workload = [sample for sample in samples if in_the_workload(sample)]
     assert workload, "no CPU sample of hash_chain in any uploaded profile"
-    with_endpoint = share(workload, lambda sample: sample.labels.get("trace endpoint") == ENDPOINT)
+    with_endpoint = share(workload, lambda sample: sample["labels"].get("trace endpoint") == ENDPOINT)
     assert with_endpoint >= LINKED_SHARE_FLOOR, (
         f"{with_endpoint:.0%} of hash_chain's CPU carries the endpoint {ENDPOINT!r}; "
-        f"labels seen: {sorted({str(sample.labels) for sample in workload})[:3]}"
+        f"labels seen: {sorted({str(sample['labels']) for sample in workload})[:3]}"
     )
     with_span = share(workload, in_its_requests_trace)
     assert with_span >= LINKED_SHARE_FLOOR, (
         f"{with_span:.0%} of hash_chain's CPU carries the span id of a span in its request's trace"
     )
 
-    # From one request's trace to its CPU, as `python -m perf top --span-id` reads it.
-    root = label_as_id(workload[0].labels.get("local root span id"))
-    assert root is not None
-    spots = hotspots(samples, frozenset({root}))
-    assert spots and (spots[0].function, spots[0].endpoint) == ("hash_chain", ENDPOINT), spots[:3]
+    # From one request's span (as a trace or a log line shows it) to its CPU.
+    root = workload[0]["labels"].get("local root span id")
+    assert isinstance(root, int), workload[0]
+    by_span = perf_gate.run("top", "--agent", test_agent.url, "--span-id", str(root))
+    assert by_span.returncode == 0, by_span.stderr
+    first_row = by_span.stdout.splitlines()[2]
+    assert "hash_chain" in first_row and ENDPOINT in first_row, by_span.stdout
 
-    # And from a caller's trace id (as its logs print it) straight to the CPU, read
-    # back from the agent the way an engineer would, with the command itself.
+    # And from a caller's trace id (as its logs print it) straight to the CPU.
     busy_trace = trace_of[root]
     caller_trace = next(trace_id for trace_id in callers_traces if trace_id & LOW_64_BITS == busy_trace)
-    outcome = subprocess.run(
-        [sys.executable, "-m", "perf", "top", "--agent", test_agent.url, "--trace-id", f"{caller_trace:032x}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert outcome.returncode == 0, outcome.stderr
-    first_row = outcome.stdout.splitlines()[2]
-    assert "hash_chain" in first_row and ENDPOINT in first_row, outcome.stdout
+    by_trace = perf_gate.run("top", "--agent", test_agent.url, "--trace-id", f"{caller_trace:032x}")
+    assert by_trace.returncode == 0, by_trace.stderr
+    first_row = by_trace.stdout.splitlines()[2]
+    assert "hash_chain" in first_row and ENDPOINT in first_row, by_trace.stdout

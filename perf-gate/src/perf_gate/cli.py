@@ -1,8 +1,10 @@
-"""``python -m perf gate``, ``flamegraph`` and ``top`` (``make perf-gate``, ``make flamegraph``)."""
+"""``perf-gate gate``, ``flamegraph``, ``top`` and ``samples``: the command line
+a service's ``make perf-gate`` and ``make flamegraph`` call (through uvx)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -11,16 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from . import agent_source, hotspots, load, report
+from . import __version__, agent_source, config, hotspots, load, report
 from .gate import GateOptions, run_gate
-from .pprof import read_profiles
+from .pprof import innermost_python_frame, read_profiles
 from .runners import LocalRun, RunError
 from .stats import MIN_PAIRS
 
 T = TypeVar("T")
 
-PACKAGE = "{{ cookiecutter.package_name }}"
-IMAGE_NAME = "{{ cookiecutter.service_slug }}"
+# 3: the gate could not run (bad config, docker, git); never a verdict.
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2}
 
 
@@ -48,29 +49,33 @@ def fraction(text: str) -> float:
 
 
 def flamegraph(arguments: argparse.Namespace) -> int:
+    project = Path.cwd()
+    service = config.load(project)
     report_dir: Path = arguments.report_dir
     shutil.rmtree(report_dir / "flamegraph-profiles", ignore_errors=True)
     # The allocation profile is off by default in the service (its cost); a flame graph wants it.
-    environment = {"WORKLOAD_MAX_CONCURRENCY": "2", "DD_PROFILING_MEMORY_ENABLED": "true"}
-    service = LocalRun(PACKAGE, report_dir / "flamegraph-profiles", environment)
+    environment = {**service.environment, "DD_PROFILING_MEMORY_ENABLED": "true"}
+    local = LocalRun(project, service.module, report_dir / "flamegraph-profiles", environment)
     try:
-        load.wait_until_healthy(service.url, timeout=60)
-        result = load.run(service.url, load.plan(arguments.requests, arguments.seed), 2, deadline_seconds=300)
+        load.wait_until_healthy(local.url, service.health_path, timeout=60)
+        requests = load.plan(service.mix, arguments.requests, arguments.seed)
+        result = load.run(local.url, requests, 2, deadline_seconds=300)
     finally:
-        service.stop()
+        local.stop()
     profile = read_profiles(sorted((report_dir / "flamegraph-profiles").glob("*.pprof")))
     for sample_type, name, unit in ((report.CPU, "cpu", "CPU time"), (report.ALLOCATIONS, "alloc", "allocated bytes")):
         path = report.write_flamegraph(
             report_dir / f"flamegraph-{name}.svg",
             profile.stacks.get(sample_type, Counter()),
-            title=f"{IMAGE_NAME}: {unit} under {result.sent} requests",
+            title=f"{service.image}: {unit} under {result.sent} requests",
             unit=unit,
         )
         print(f"{unit}: {path}")
     return 0 if result.failed == 0 else 1
 
 
-def top(arguments: argparse.Namespace) -> int:
+def profiles_and_spans(arguments: argparse.Namespace) -> tuple[list[bytes], set[int]]:
+    """The pprof files or the agent's uploads asked for, and the span ids to keep."""
     span_ids = set(arguments.span_id)
     if arguments.agent:
         profiles = agent_source.received_profiles(arguments.agent)
@@ -89,10 +94,35 @@ def top(arguments: argparse.Namespace) -> int:
         if missing:
             raise RunError(f"no such profile file: {missing[0]}")
         profiles = [path.read_bytes() for path in paths]
+    return profiles, span_ids
+
+
+def top(arguments: argparse.Namespace) -> int:
+    profiles, span_ids = profiles_and_spans(arguments)
     spots = hotspots.hotspots(hotspots.decode_all(profiles), frozenset(span_ids))
     if not spots:
         raise RunError("no CPU samples" + (" for those spans" if span_ids else ""))
     print(hotspots.format_hotspots(spots, arguments.limit))
+    return 0
+
+
+def samples(arguments: argparse.Namespace) -> int:
+    """Every sample with a value of the chosen type, one JSON object per line:
+    its innermost Python function, its values and its labels (span ids as
+    traces print them), for scripts and tests that ask their own questions."""
+    profiles, span_ids = profiles_and_spans(arguments)
+    for sample in hotspots.decode_all(profiles):
+        if not sample.values.get(arguments.sample_type) or not sample.stack:
+            continue
+        if span_ids and not hotspots.in_spans(sample, frozenset(span_ids)):
+            continue
+        leaf = innermost_python_frame(sample.stack)
+        labels = {
+            key: hotspots.label_as_id(value) if key in hotspots.ID_LABELS else value
+            for key, value in sample.labels.items()
+        }
+        row = {"function": leaf.function, "file": leaf.filename, "values": sample.values, "labels": labels}
+        print(json.dumps(row, sort_keys=True))
     return 0
 
 
@@ -125,6 +155,7 @@ MEASURE_DEFAULTS = {"instructions": (6, 20), "cpu": (48, 100)}
 
 def gate(arguments: argparse.Namespace) -> int:
     default_rounds, default_requests = MEASURE_DEFAULTS[arguments.measure]
+    service = config.load(Path.cwd())
     options = GateOptions(
         project=Path.cwd(),
         baseline_ref=arguments.baseline,
@@ -134,18 +165,32 @@ def gate(arguments: argparse.Namespace) -> int:
         profile_rounds=arguments.profile_rounds,
         warmup_seconds=arguments.warmup_seconds,
         concurrency=arguments.concurrency,
-        threshold=arguments.threshold,
+        threshold=arguments.threshold if arguments.threshold is not None else service.threshold,
         seed=arguments.seed,
         report_dir=arguments.report_dir,
         base_image=arguments.base_image,
-        image_name=IMAGE_NAME,
+        service=service,
     )
     verdict = run_gate(options)
     return EXIT_CODES[verdict.decision]
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m perf", description=__doc__)
+def add_profile_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
+    parser.add_argument(
+        "--agent",
+        type=argument_type(agent_source.parse_agent_url),
+        help="read profiles (and traces) from a test agent at this URL instead",
+    )
+    parser.add_argument("--span-id", type=span_id, action="append", default=[], help="only this span's samples")
+    parser.add_argument(
+        "--trace-id", type=argument_type(agent_source.parse_trace_id), help="only this trace's samples (needs --agent)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="perf-gate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     gate_parser = commands.add_parser("gate", help="fail a change whose CPU per request rises above the threshold")
     gate_parser.add_argument("--baseline", help="ref to compare with (default: merge-base of HEAD and main)")
@@ -173,7 +218,9 @@ def main(argv: list[str]) -> int:
         "--warmup-seconds", type=positive, default=20, help="unmeasured load on each side first (default 20)"
     )
     gate_parser.add_argument("--concurrency", type=positive, default=2, help="clients at once (default 2)")
-    gate_parser.add_argument("--threshold", type=fraction, default=0.05, help="allowed rise (default 0.05: 5%%)")
+    gate_parser.add_argument(
+        "--threshold", type=fraction, help="allowed rise (default: [tool.perf-gate] threshold, else 0.05: 5%%)"
+    )
     gate_parser.add_argument("--seed", type=int, default=1234, help="seed of the request mix")
     gate_parser.add_argument(
         "--base-image",
@@ -188,26 +235,19 @@ def main(argv: list[str]) -> int:
     flame_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
     flame_parser.set_defaults(run=flamegraph)
     top_parser = commands.add_parser("top", help="the functions that burned the most CPU, by endpoint")
-    top_parser.add_argument("profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
-    top_parser.add_argument(
-        "--agent",
-        type=argument_type(agent_source.parse_agent_url),
-        help="read profiles (and traces) from a test agent at this URL instead",
-    )
-    top_parser.add_argument("--span-id", type=span_id, action="append", default=[], help="only this span's CPU")
-    top_parser.add_argument(
-        "--trace-id", type=argument_type(agent_source.parse_trace_id), help="only this trace's CPU (needs --agent)"
-    )
+    add_profile_source(top_parser)
     top_parser.add_argument("--limit", type=positive, default=10, help="rows (default 10)")
     top_parser.set_defaults(run=top)
+    samples_parser = commands.add_parser("samples", help="every sample as a JSON line: function, values, labels")
+    add_profile_source(samples_parser)
+    samples_parser.add_argument(
+        "--sample-type", default=hotspots.CPU, help=f"only samples with this value (default {hotspots.CPU})"
+    )
+    samples_parser.set_defaults(run=samples)
     arguments = parser.parse_args(argv)
     try:
         code: int = arguments.run(arguments)
-    except RunError as error:
-        print(f"perf: {error}", file=sys.stderr)
+    except (RunError, config.ConfigError) as error:
+        print(f"perf-gate: {error}", file=sys.stderr)
         return 3
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """Where the CPU went, by function and endpoint, read from ddtrace's own pprof
 files: what Datadog shows as code hotspots, with no Datadog account.
 
-``python -m perf top profile.*.pprof`` prints the functions that burned the
+``perf-gate top profile.*.pprof`` prints the functions that burned the
 most CPU, with the endpoint of the request that ran them; ``--span-id`` keeps
 only the samples of one span (the id a trace or a log line shows), and
 ``--agent URL --trace-id ID`` those of one trace, so a slow request's CPU can be
@@ -20,6 +20,8 @@ CPU = "cpu-time"
 ENDPOINT_LABEL = "trace endpoint"
 SPAN_LABEL = "span id"
 LOCAL_ROOT_LABEL = "local root span id"
+# Labels that hold span ids (pprof stores them signed).
+ID_LABELS = frozenset({SPAN_LABEL, LOCAL_ROOT_LABEL})
 NO_ENDPOINT = "(no endpoint)"
 
 

@@ -107,7 +107,7 @@ class CallgrindRun:
         if "OK." not in output:
             raise RunError(f"callgrind_control {' '.join(arguments)} failed: {output.strip()[-500:]}")
 
-    def instructions_per_request(self, requests: list[tuple[str, dict[str, int]]]) -> float:
+    def instructions_per_request(self, requests: list[load.Planned]) -> float:
         """Zero the counters, send ``requests`` one at a time, dump: instructions per request."""
         for old in self.dump_dir.glob(f"{DUMP_NAME}.*"):
             old.unlink()
@@ -118,12 +118,12 @@ class CallgrindRun:
         self._control("--dump")
         return read_totals(self.dump_dir) / len(requests)
 
-    def wait_until_serving(self) -> None:
-        """Wait for /healthz; on timeout, fail with the container's logs (the
+    def wait_until_serving(self, health_path: str) -> None:
+        """Wait for the health path to answer; on timeout, fail with the container's logs (the
         caller's stop() removes the container afterwards)."""
         started = time.monotonic()
         try:
-            load.wait_until_healthy(self.url, timeout=START_TIMEOUT_SECONDS)
+            load.wait_until_healthy(self.url, health_path, timeout=START_TIMEOUT_SECONDS)
         except TimeoutError as error:
             logs = self.container.logs()
             raise RunError(f"{error} (under callgrind, {time.monotonic() - started:.0f} s)\n{logs[-3000:]}") from None

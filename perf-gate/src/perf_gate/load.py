@@ -11,14 +11,11 @@ from dataclasses import dataclass
 
 import httpx
 
-# (path, query, weight): mostly CPU work, some allocation, some trivial requests.
-# Allocation is kept small: page faults make its CPU cost the noisiest part.
-MIX: tuple[tuple[str, dict[str, int], int], ...] = (
-    ("/cpu-intensive", {"iterations": 20_000}, 8),
-    ("/memory-alloc", {"size_mb": 1}, 1),
-    ("/", {}, 1),
-)
+from .config import Mix, Query
+
 REQUEST_TIMEOUT_SECONDS = 30.0
+# A planned request: its path and query string parameters.
+Planned = tuple[str, Query]
 
 
 @dataclass(frozen=True)
@@ -27,17 +24,14 @@ class LoadResult:
     failed: int
 
 
-def plan(count: int, seed: int) -> list[tuple[str, dict[str, int]]]:
-    """``count`` requests drawn from MIX by a seeded generator."""
+def plan(mix: Mix, count: int, seed: int) -> list[Planned]:
+    """``count`` requests drawn from the service's mix by a seeded generator."""
     chooser = random.Random(seed)  # noqa: S311 - a reproducible mix, not a secret
-    weights = [weight for _, _, weight in MIX]
-    picks = chooser.choices(range(len(MIX)), weights=weights, k=count)
-    return [(MIX[index][0], MIX[index][1]) for index in picks]
+    picks = chooser.choices(mix, weights=[request.weight for request in mix], k=count)
+    return [(request.path, request.query) for request in picks]
 
 
-def run(
-    base_url: str, requests: list[tuple[str, dict[str, int]]], concurrency: int, deadline_seconds: float
-) -> LoadResult:
+def run(base_url: str, requests: list[Planned], concurrency: int, deadline_seconds: float) -> LoadResult:
     """Send every planned request with ``concurrency`` clients; give up at the deadline."""
     started = time.monotonic()
     lock = threading.Lock()
@@ -67,13 +61,13 @@ def run(
     return LoadResult(sent=position, failed=failed)
 
 
-def wait_until_healthy(base_url: str, timeout: float) -> None:
+def wait_until_healthy(base_url: str, health_path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}{health_path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise TimeoutError(f"{base_url}/healthz did not answer within {timeout}s")
+    raise TimeoutError(f"{base_url}{health_path} did not answer within {timeout}s")

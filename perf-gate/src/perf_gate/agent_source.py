@@ -2,7 +2,7 @@
 
 ``ddapm-test-agent`` (``make up-test-agent``, the tests, the demo) keeps every
 request sent to it and lists them at ``/test/session/requests`` and the traces
-at ``/test/session/traces``. Reading both lets ``python -m perf top`` go from a
+at ``/test/session/traces``. Reading both lets ``perf-gate top`` go from a
 trace id to the CPU its request burned: the profiles label samples with span
 ids, and only the traces know which spans a trace holds.
 """

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from perf.stats import confidence_per_look, decide, look_points, t_quantile
+from perf_gate.stats import confidence_per_look, decide, look_points, t_quantile
 
 
 def rounds(mean: float, noise: float, count: int, seed: int) -> list[float]:

@@ -17,11 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from . import load, report, stats
+from .config import ServiceConfig
 from .instructions import CallgrindRun, add_valgrind
 from .pprof import Profile, read_profiles
 from .runners import ContainerRun, RunError, docker
@@ -56,7 +57,7 @@ class GateOptions:
     seed: int
     report_dir: Path
     base_image: str | None
-    image_name: str
+    service: ServiceConfig
 
 
 @dataclass
@@ -111,7 +112,7 @@ def start_side(options: GateOptions, side: Side) -> ContainerRun:
     taken from a warm process (a fresh container per round put the first
     windows in the interpreter's and the profiler's start-up, once +40%)."""
     environment = {
-        "WORKLOAD_MAX_CONCURRENCY": str(options.concurrency),
+        **options.service.environment,
         # CPU profiles only: the allocation and lock collectors add cost whose
         # variance would hide small CPU changes, and the gate does not read them.
         "DD_PROFILING_MEMORY_ENABLED": "false",
@@ -119,7 +120,7 @@ def start_side(options: GateOptions, side: Side) -> ContainerRun:
     }
     container = ContainerRun(side.image, side.profile_dir, environment)
     try:
-        load.wait_until_healthy(container.url, timeout=60)
+        load.wait_until_healthy(container.url, options.service.health_path, timeout=60)
     except TimeoutError as error:
         logs = container.logs()  # before stop(), which removes the container
         container.stop()
@@ -131,7 +132,7 @@ def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> Non
     """Load every side at once for ``warmup_seconds``: past ddtrace's slower
     first ~15 s of sampling, and long enough for caches and allocator pools to
     settle. Nothing of it is measured, so the sides may share the machine."""
-    requests = load.plan(WARMUP_PLAN_REQUESTS, options.seed + 1)
+    requests = load.plan(options.service.mix, WARMUP_PLAN_REQUESTS, options.seed + 1)
     with ThreadPoolExecutor(max_workers=len(sides)) as pool:
         futures = [
             pool.submit(load.run, container.url, requests, options.concurrency, options.warmup_seconds)
@@ -147,7 +148,7 @@ def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> Non
 def measure_window(options: GateOptions, side: Side, container: ContainerRun, index: int, requests: int) -> None:
     """One measured window: the seeded request mix, CPU from the container's accounting."""
     before = container.cpu_seconds()
-    result = load.run(container.url, load.plan(requests, options.seed), options.concurrency, 120)
+    result = load.run(container.url, load.plan(options.service.mix, requests, options.seed), options.concurrency, 120)
     after = container.cpu_seconds()
     if result.failed or result.sent != requests:
         failures = f"{side.name} round {index + 1}: {result.failed} of {result.sent} requests failed"
@@ -243,17 +244,18 @@ def decide_by_instructions(options: GateOptions, sides: tuple[Side, Side], log: 
         for side in sides:
             counted_image = f"{side.image}-callgrind"
             add_valgrind(side.image, counted_image)
-            environment = {"WORKLOAD_MAX_CONCURRENCY": str(options.concurrency)}
-            runs[side.name] = CallgrindRun(counted_image, options.report_dir / "callgrind" / side.name, environment)
-        warm_up_requests = load.plan(INSTRUCTION_WARMUP_REQUESTS, options.seed + 1)
+            runs[side.name] = CallgrindRun(
+                counted_image, options.report_dir / "callgrind" / side.name, options.service.environment
+            )
+        warm_up_requests = load.plan(options.service.mix, INSTRUCTION_WARMUP_REQUESTS, options.seed + 1)
         for side in sides:
             run = runs[side.name]
-            run.wait_until_serving()
+            run.wait_until_serving(options.service.health_path)
             if load.run(run.url, warm_up_requests, 1, 600).failed:
                 raise RunError(f"{side.name}: warm-up requests failed under callgrind")
             run.start_counting()
         log(f"counting instructions: windows of {options.requests} requests, one at a time")
-        window = load.plan(options.requests, options.seed)
+        window = load.plan(options.service.mix, options.requests, options.seed)
         for index, order in alternating(sides, options.rounds):
             for side in order:
                 side.instructions_per_request.append(runs[side.name].instructions_per_request(window))
@@ -286,8 +288,8 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
     baseline_sha = resolve_baseline(options.project, options.baseline_ref)
     candidate_sha = git(options.project, "rev-parse", "HEAD")
     profiles = options.report_dir / "profiles"
-    baseline = Side("baseline", f"{options.image_name}:perf-baseline", baseline_sha, profiles / "baseline")
-    candidate = Side("candidate", f"{options.image_name}:perf-candidate", candidate_sha, profiles / "candidate")
+    baseline = Side("baseline", f"{options.service.image}:perf-baseline", baseline_sha, profiles / "baseline")
+    candidate = Side("candidate", f"{options.service.image}:perf-candidate", candidate_sha, profiles / "candidate")
 
     with tempfile.TemporaryDirectory(prefix="perf-gate-") as scratch:
         baseline_context = Path(scratch) / "baseline"
@@ -348,7 +350,7 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
                 "seed": options.seed,
                 "warmup_seconds": options.warmup_seconds,
                 "concurrency": options.concurrency,
-                "mix": load.MIX,
+                "mix": [asdict(request) for request in options.service.mix],
             },
             "functions": changes[:50],
             "wall_seconds": time.monotonic() - started,

@@ -1,23 +1,24 @@
-"""``python -m perf top``: the functions that burned the most CPU, by endpoint,
+"""``perf-gate top``: the functions that burned the most CPU, by endpoint,
 from pprof files ddtrace wrote; and one span's CPU alone."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from perf.agent_source import parse_trace_id
-from perf.hotspots import decode_all, hotspots, label_as_id
+from perf_gate.agent_source import parse_trace_id
+from perf_gate.hotspots import decode_all, hotspots, label_as_id
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ddtrace-4.16-py3.13.pprof"
 
 
 def top(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perf", "top", *arguments], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "perf_gate", "top", *arguments], capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -59,3 +60,20 @@ def test_bad_input_is_named_in_one_line(arguments: list[str], complaint: str) ->
     outcome = top(*arguments)
     assert outcome.returncode != 0
     assert complaint in outcome.stderr.strip().splitlines()[-1], outcome.stderr
+
+
+def test_samples_prints_each_cpu_sample_as_a_json_line() -> None:
+    outcome = subprocess.run(
+        [sys.executable, "-m", "perf_gate", "samples", str(FIXTURE)], capture_output=True, text=True, timeout=60
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    rows = [json.loads(line) for line in outcome.stdout.splitlines()]
+    decoded = [sample for sample in decode_all([FIXTURE.read_bytes()]) if sample.values.get("cpu-time")]
+    assert len(rows) == len(decoded) > 0
+    by_function: dict[str, int] = {}
+    for row in rows:
+        by_function[row["function"]] = by_function.get(row["function"], 0) + row["values"]["cpu-time"]
+    assert max(by_function, key=by_function.__getitem__) == "hash_chain", sorted(by_function.items())[:5]
+    # Span ids as traces print them: never negative.
+    ids = [row["labels"][key] for row in rows for key in ("span id", "local root span id") if key in row["labels"]]
+    assert all(isinstance(value, int) and value >= 0 for value in ids), ids[:5]

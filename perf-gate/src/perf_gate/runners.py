@@ -1,6 +1,7 @@
 """Where the service runs while it is measured: as a container from an image
-(the gate, CPU from the container's own accounting) or as a local process
-(flame graphs for a developer). Both write ddtrace's profiles to files."""
+(the gate, CPU from the container's own accounting) or as a local process in
+the service's own uv environment (flame graphs for a developer). Both write
+ddtrace's profiles to files."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
-# ddtrace's private cap on the stack sampler's adaptive interval, in µs (read
-# by ddtrace 4.16; tests/test_ddtrace_internals.py fails loudly if it stops).
-MAX_SAMPLING_INTERVAL_VARIABLE = "_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US"
+from .ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
+
 # The same for every run being compared: profiles go to files, not an agent;
 # no tracing or telemetry traffic; stack sampling at least every 10 ms (the
 # adaptive interval otherwise stretches to 100 ms), for more samples per run.
@@ -113,10 +112,26 @@ class ContainerRun:
         return docker("exec", self.id, *command, timeout=timeout)
 
 
-class LocalRun:
-    """The service as a local process (``python -m <package>``)."""
+def project_python(project: Path) -> str:
+    """The interpreter of the service's locked uv environment (synced first)."""
+    result = subprocess.run(
+        ["uv", "run", "--locked", "--quiet", "python", "-c", "import sys; print(sys.executable)"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RunError(f"uv run in {project} failed: {result.stderr.strip()[-2000:]}")
+    return result.stdout.strip()
 
-    def __init__(self, package: str, profile_dir: Path, environment: dict[str, str]) -> None:
+
+class LocalRun:
+    """The service as a local process: ``python -m <module>`` in its project's
+    environment, started directly (not under ``uv run``) so SIGTERM reaches it."""
+
+    def __init__(self, project: Path, module: str, profile_dir: Path, environment: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +146,9 @@ class LocalRun:
         }
         self.log_path = profile_dir / "service.log"
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", package], env=variables, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                [project_python(project), "-m", module], cwd=project, env=variables, stdout=log, stderr=log
+            )
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)

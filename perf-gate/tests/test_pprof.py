@@ -1,5 +1,5 @@
 """The pprof decoder, on a profile ddtrace itself wrote (ddtrace 4.16, Python
-3.13, this service under the perf gate's load) and on bad input."""
+3.13, a baked service under the gate's load) and on bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from perf.pprof import ProfileFormatError, decode, decompress, function_costs, innermost_python_frame, read_profiles
+from perf_gate.pprof import (
+    ProfileFormatError,
+    decode,
+    decompress,
+    function_costs,
+    innermost_python_frame,
+    read_profiles,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ddtrace-4.16-py3.13.pprof"
 

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
 
-from perf.flamegraph import render
-from perf.pprof import Frame, Stack, read_profiles
+from perf_gate.flamegraph import render
+from perf_gate.pprof import Frame, Stack, read_profiles
 
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Frame("main", "app.py")
