@@ -1,5 +1,5 @@
 """``perf-gate gate``, ``flamegraph``, ``top`` and ``samples``: the command line
-a service's ``make perf-gate`` and ``make flamegraph`` call (through uvx)."""
+a service's ``make perf-gate``, ``flamegraph`` and ``perf-top`` call (through ``uv tool run``)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ A bad value stops the tool with one line naming the key and what is allowed."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,9 @@ class ServiceConfig:
     image: str
     module: str
     mix: Mix
-    health_path: str = "/healthz"
-    threshold: float = 0.05
-    environment: dict[str, str] = field(default_factory=dict)
+    health_path: str
+    threshold: float
+    environment: dict[str, str]
 
 
 KEYS = frozenset({"image", "module", "requests", "health-path", "threshold", "environment"})
