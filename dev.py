@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
     ensure_environment()
     python = str(venv_python())
     if argv[0] in ("demo", "lock"):
-        command = [python, str(ROOT / "scripts" / f"{argv[0]}.py"), *argv[1:]]
+        command = [python, "-m", f"scripts.{argv[0]}", *argv[1:]]
     else:
         command = [python, "-m", "pytest", *argv[1:]]
     return subprocess.run(command, cwd=ROOT, env=tool_environment(), check=False).returncode

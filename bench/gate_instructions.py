@@ -16,8 +16,8 @@ window. For every level of injected extra hashing in the CPU workload
   (no Valgrind), and that ratio: a measure that tracks CPU moves with it;
 - the wall time a measured window takes under callgrind.
 
-    .venv/bin/python bench/gate_instructions.py                    # 3 repeats, about 20 minutes
-    .venv/bin/python bench/gate_instructions.py --repeats 2 --windows 2 --requests 20
+    .venv/bin/python -m bench.gate_instructions                    # 3 repeats, about 20 minutes
+    .venv/bin/python -m bench.gate_instructions --repeats 2 --windows 2 --requests 20
 
 Needs valgrind (``apt-get install valgrind``), which runs on any machine: it
 counts instructions in software, no performance counters needed.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,11 +40,9 @@ import httpx
 from cookiecutter.main import cookiecutter
 from perf_gate import config, instructions, load
 from perf_gate.config import Mix
-from service_under_load import process_cpu_seconds
+from perf_gate.service import RunError, ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.generated_support import load_agent_support  # noqa: E402
 
 UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
 LOOP = "    for _ in range(iterations):\n"
@@ -59,8 +56,10 @@ ENVIRONMENT = {
     "DD_REMOTE_CONFIGURATION_ENABLED": "false",
     "PYTHONHASHSEED": "0",
     "LOG_LEVEL": "warning",
-    "HOST": "127.0.0.1",
 }
+SERVICE_HOST = "127.0.0.1"  # what ServiceProcess gives the service as $HOST
+# Under callgrind a service takes minutes to start and to finish its last dump.
+CALLGRIND_TIMEOUT_SECONDS = 600
 
 
 @dataclass
@@ -71,16 +70,15 @@ class Level:
     window_seconds: list[float] = field(default_factory=list)
 
 
-def start(command: list[str], port: int, timeout: float) -> subprocess.Popen[bytes]:
-    """The service as a local process, serving on ``port``."""
-    environment = {**os.environ, **ENVIRONMENT, "PORT": str(port)}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start(command: list[str], timeout: float) -> ServiceProcess:
+    """The service as a local process, serving once ``/healthz`` answers."""
+    service = ServiceProcess(command, ENVIRONMENT)
     try:
-        load_agent_support().wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout, process, poll_seconds=0.5)
-    except (TimeoutError, RuntimeError) as error:
-        stop(process)
+        service.wait_until_serving(timeout=timeout, poll=0.5)
+    except RunError as error:
+        service.stop(timeout=CALLGRIND_TIMEOUT_SECONDS)
         raise SystemExit(f"bench: {error}") from None
-    return process
+    return service
 
 
 def send(client: httpx.Client, requests: list[load.Planned]) -> None:
@@ -93,7 +91,7 @@ def send(client: httpx.Client, requests: list[load.Planned]) -> None:
 def callgrind_control(*arguments: str) -> None:
     # Valgrind names its control pipes after $HOST, which the service reads as its
     # listen address: the controller must see the same value to find them.
-    environment = {**os.environ, "HOST": ENVIRONMENT["HOST"]}
+    environment = {**os.environ, "HOST": SERVICE_HOST}
     result = subprocess.run(
         ["callgrind_control", *arguments], env=environment, capture_output=True, text=True, timeout=600, check=False
     )
@@ -101,57 +99,46 @@ def callgrind_control(*arguments: str) -> None:
         raise SystemExit(f"bench: callgrind_control {' '.join(arguments)}: {(result.stdout + result.stderr).strip()}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=300)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def measure_instructions(
     mix: Mix, python: Path, package: str, level: Level, arguments: argparse.Namespace, scratch: Path
 ) -> None:
     """One process under callgrind: warm up uninstrumented, then windows with instrumentation on."""
-    port = load_agent_support().free_port()
     out = scratch / f"callgrind-{level.percent:g}-{len(level.instructions)}"
     out.mkdir()
     callgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/callgrind.out"]
-    process = start([*callgrind, str(python), "-m", package], port, timeout=600)
+    service = start([*callgrind, str(python), "-m", package], timeout=CALLGRIND_TIMEOUT_SECONDS)
     windows: list[float] = []
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
+        with httpx.Client(base_url=service.url, timeout=CALLGRIND_TIMEOUT_SECONDS) as client:
             send(client, load.plan(mix, arguments.warmup, SEED + 1))  # specialisation, caches, pools
-            callgrind_control("--instr=on", str(process.pid))
+            callgrind_control("--instr=on", str(service.pid))
             for _ in range(arguments.windows):
-                callgrind_control("--zero", str(process.pid))
+                callgrind_control("--zero", str(service.pid))
                 started = time.monotonic()
                 send(client, load.plan(mix, arguments.requests, SEED))
                 level.window_seconds.append(time.monotonic() - started)
                 for dump in out.glob("callgrind.out.*"):
                     dump.unlink()
-                callgrind_control("--dump", str(process.pid))
+                callgrind_control("--dump", str(service.pid))
                 windows.append(instructions.read_totals(out) / arguments.requests)
     finally:
-        stop(process)
+        service.stop(timeout=CALLGRIND_TIMEOUT_SECONDS)
     level.instructions.append(windows)
 
 
 def measure_cpu(mix: Mix, python: Path, package: str, level: Level, arguments: argparse.Namespace) -> None:
     """The same mix natively: the process's CPU time per request."""
-    port = load_agent_support().free_port()
-    process = start([str(python), "-m", package], port, timeout=60)
+    service = start([str(python), "-m", package], timeout=60)
     try:
         requests = load.plan(mix, arguments.native_requests, SEED)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with httpx.Client(base_url=service.url, timeout=60) as client:
             send(client, load.plan(mix, arguments.warmup, SEED + 1))
             for _ in range(arguments.windows):
-                before = process_cpu_seconds(process.pid)
+                before = service.cpu_seconds()
                 send(client, requests)
-                level.cpu.append((process_cpu_seconds(process.pid) - before) / len(requests))
+                level.cpu.append((service.cpu_seconds() - before) / len(requests))
     finally:
-        stop(process)
+        service.stop()
 
 
 def interval(values: list[float]) -> str:

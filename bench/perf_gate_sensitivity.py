@@ -15,8 +15,8 @@ window's numbers), so a long study can stop and resume (`--resume`) and
 a different decision rule can be tried on the recorded windows later. The table
 is printed from that file.
 
-    .venv/bin/python bench/perf_gate_sensitivity.py --runs 10 --results gate-power.jsonl
-    .venv/bin/python bench/perf_gate_sensitivity.py --table --results bench/results/gate-power.jsonl
+    .venv/bin/python -m bench.perf_gate_sensitivity --runs 10 --results gate-power.jsonl
+    .venv/bin/python -m bench.perf_gate_sensitivity --table --results bench/results/gate-power.jsonl
 
 A level is the extra hashing in the workload function (`hash_chain`); the cost
 per request rises a little less (the function is most, not all, of a request's
@@ -41,9 +41,9 @@ from typing import Any
 
 from cookiecutter.main import cookiecutter
 
+from tests.docker_support import base_image_for, engine_unavailable_reason
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.docker_support import base_image_for, engine_unavailable_reason  # noqa: E402
 
 GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.invalid"]
 # uv from this environment (.venv/bin beside the running Python), else PATH.

@@ -31,8 +31,8 @@ after the warm-up count. For each run it reports:
 - with ``--memory`` (the memory profile switched on): the allocations the
   profiles put on ``allocate_and_touch`` over the bytes its calls allocated.
 
-    .venv/bin/python bench/profile_truth.py                     # 3 repeats, about 10 minutes
-    .venv/bin/python bench/profile_truth.py --repeats 1 --seconds 20
+    .venv/bin/python -m bench.profile_truth                     # 3 repeats, about 10 minutes
+    .venv/bin/python -m bench.profile_truth --repeats 1 --seconds 20
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,10 +54,11 @@ from pathlib import Path
 import httpx
 from cookiecutter.main import cookiecutter
 from perf_gate.pprof import decode_samples, innermost_python_frame
+from perf_gate.service import ServiceProcess
+
+from tests import agent as agent_support
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.generated_support import load_agent_support  # noqa: E402
 
 CPU = "cpu-time"
 ALLOC = "alloc-space"
@@ -211,19 +211,20 @@ def waits(function: str) -> bool:
 
 def measure(shape_name: str, python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> Truth:
     warmup, seconds = arguments.warmup, arguments.seconds
-    agent_support = load_agent_support()
 
     agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
-    port = agent_support.free_port()
     inject = workdir / "inject"
     inject.mkdir(exist_ok=True)
     (inject / "sitecustomize.py").write_text(SITECUSTOMIZE)
     records = workdir / f"records-{shape_name}-{time.monotonic_ns()}.txt"
+    # The service's own settings only: nothing of this shell's DD_/OTEL_/WORKLOAD_ ones.
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DD_", "OTEL_", "WORKLOAD_")) and key != "VIRTUAL_ENV"
+    }
     environment = {
-        **{key: value for key, value in os.environ.items() if not key.startswith(("DD_", "OTEL_", "WORKLOAD_"))},
         **ENVIRONMENT,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "DD_TRACE_AGENT_URL": agent.url,
         "PYTHONPATH": str(inject),
         "TRUTH_WORKLOAD_MODULE": f"{package}.workload",
@@ -231,25 +232,23 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
     }
     if arguments.memory:
         environment["DD_PROFILING_MEMORY_ENABLED"] = "true"
-    environment.pop("VIRTUAL_ENV", None)
-    with (workdir / f"service-{shape_name}.log").open("wb") as service_log:
-        service = subprocess.Popen([python, "-m", package], env=environment, stdout=service_log, stderr=service_log)
+    service = ServiceProcess(
+        [python, "-m", package], environment, log_path=workdir / f"service-{shape_name}.log", inherited=inherited
+    )
     try:
-        agent_support.wait_for_http(f"http://127.0.0.1:{port}/healthz", 60, service)
+        service.wait_until_serving()
         started = time.time()
-        load = Load(f"http://127.0.0.1:{port}", shape(shape_name, arguments.iterations))
+        load = Load(service.url, shape(shape_name, arguments.iterations))
         load.start()
         time.sleep(warmup + seconds)
         load.finish()
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=60)
+        service.stop()  # the last profile is flushed on SIGTERM
         if load.errors:
             raise RuntimeError(f"{shape_name}: requests failed: {load.errors[:3]}")
         uploads = [upload for upload in agent.profiles() if parse_time(upload.event["start"]) >= started + warmup]
         traces = agent.traces()
     finally:
-        if service.poll() is None:
-            service.kill()
+        service.stop()
         agent.stop()
     if not uploads:
         raise RuntimeError(f"{shape_name}: no upload started after the warm-up")

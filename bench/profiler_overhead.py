@@ -17,8 +17,8 @@ cold start (start to the first 200 from /healthz) with and without profiling and
 tracing, and the image's size against a naive single-stage image.
 
     apt-get install wrk
-    .venv/bin/python bench/profiler_overhead.py                 # both targets, about an hour
-    .venv/bin/python bench/profiler_overhead.py --target process --rounds 6 --configs off,control,default
+    .venv/bin/python -m bench.profiler_overhead                 # both targets, about an hour
+    .venv/bin/python -m bench.profiler_overhead --target process --rounds 6 --configs off,control,default
 """
 
 from __future__ import annotations
@@ -42,21 +42,12 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 from perf_gate.cli import whole_number
-from service_under_load import (
-    BenchError,
-    ContainerInstance,
-    CpuPlacement,
-    Instance,
-    LoadResult,
-    ProcessInstance,
-    require_wrk,
-    rss_mib,
-)
+from perf_gate.service import Service, ServiceContainer, ServiceProcess, free_port, rss_mib
+
+from bench.service_under_load import BenchError, CpuPlacement, LoadResult, cold_start_seconds, load, require_wrk
+from tests.docker_support import base_image_for, build_image, docker, engine_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.docker_support import base_image_for, build_image, docker, engine_unavailable_reason  # noqa: E402
-from tests.generated_support import load_agent_support  # noqa: E402
 
 ENDPOINTS = {
     "/": "/",
@@ -236,7 +227,7 @@ class Target:
     name: str
     python: tuple[int, int]
 
-    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Service:
         raise NotImplementedError
 
 
@@ -252,9 +243,9 @@ class ProcessTarget(Target):
         self.profile_prefix.parent.mkdir(parents=True, exist_ok=True)
         self.python = _python_version([str(self.python_path)])
 
-    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Service:
         environment = {**environment, "DD_PROFILING_OUTPUT_PPROF": str(self.profile_prefix)}
-        return ProcessInstance(self.python_path, self.package, environment, placement)
+        return ServiceProcess([str(self.python_path), "-m", self.package], environment, cores=placement.service)
 
 
 class ImageTarget(Target):
@@ -267,9 +258,9 @@ class ImageTarget(Target):
         self.base = base
         self.python = _python_version(["docker", "run", "--rm", "--network", "none", self.tag, "python"])
 
-    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Instance:
+    def start(self, environment: dict[str, str], placement: CpuPlacement) -> Service:
         environment = {**environment, "DD_PROFILING_OUTPUT_PPROF": CONTAINER_PROFILE_PREFIX}
-        return ContainerInstance(self.tag, environment, placement)
+        return ServiceContainer(self.tag, environment, cores=placement.service)
 
 
 def _python_version(python: list[str]) -> tuple[int, int]:
@@ -280,7 +271,7 @@ def _python_version(python: list[str]) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def profiles_in_force(instance: Instance) -> list[str] | None:
+def profiles_in_force(instance: Service) -> list[str] | None:
     """What the service says it runs (GET /version): the profile types, or None when off."""
     with urllib.request.urlopen(f"{instance.url}/version", timeout=5) as response:
         state = json.load(response)["profiling"]
@@ -290,7 +281,7 @@ def profiles_in_force(instance: Instance) -> list[str] | None:
 def measure(target: Target, configuration: Configuration, options: Options, environment: dict[str, str]) -> Run:
     instance = target.start({**environment, **configuration.environment()}, options.placement)
     try:
-        instance.wait_until_serving()
+        cold_start_seconds(instance)
         in_force = profiles_in_force(instance)
         if not configuration.runs_as_asked(in_force):
             asked = sorted(configuration.profiles or [])
@@ -298,11 +289,11 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
         time.sleep(0.5)
         rss_idle = rss_mib(instance.pid)
         if options.settle:
-            instance.load(ENDPOINTS["/"], options.settle, options.connections, options.placement)
+            load(instance, ENDPOINTS["/"], options.settle, options.connections, options.placement)
         for path in ENDPOINTS.values():
-            instance.load(path, options.warmup, options.connections, options.placement)
+            load(instance, path, options.warmup, options.connections, options.placement)
         endpoints = {
-            name: instance.load(path, options.seconds, options.connections, options.placement)
+            name: load(instance, path, options.seconds, options.connections, options.placement)
             for name, path in ENDPOINTS.items()
         }
         return Run(in_force, rss_idle, rss_mib(instance.pid), endpoints)
@@ -313,7 +304,7 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
 def cold_start(target: Target, environment: dict[str, str], options: Options) -> float:
     instance = target.start(environment, options.placement)
     try:
-        return instance.wait_until_serving()
+        return cold_start_seconds(instance)
     finally:
         instance.stop()
 
@@ -329,7 +320,7 @@ def run_target(
     results.runs = {c.key: [] for c in available}
     results.cold_starts = {name: [] for name in COLD_START_CASES}
     # Traces (when on) go to a closed port on loopback: nothing leaves the machine.
-    environment = {**COMMON_ENVIRONMENT, "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{load_agent_support().free_port()}"}
+    environment = {**COMMON_ENVIRONMENT, "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}"}
     for round_index in range(options.rounds):
         started = time.monotonic()
         shuffler = random.Random(seed + round_index)

@@ -1,8 +1,9 @@
-"""One instance of the generated service under a load generator, and what the
-OS says it cost: the service as a local uvicorn process or as a container of
-its image, wrk as the load, CPU time and RSS from /proc.
+"""The generated service under a load generator, and what the OS says it cost:
+wrk as the load, CPU time and RSS from /proc. The service itself is started by
+the perf tool's ``perf_gate.service`` (a local process or a container of its
+image), the way the gate starts it.
 
-Both kinds of instance are read the same way, from the host's /proc entry of the
+Both kinds of service are read the same way, from the host's /proc entry of the
 process that serves (a container's PID 1 is an ordinary host process), so the
 two targets' numbers mean the same thing.
 """
@@ -12,20 +13,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.docker_support import docker  # noqa: E402
-from tests.generated_support import load_agent_support  # noqa: E402
+from perf_gate.service import RunError, Service, pinned_to, process_cpu_seconds
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LATENCY_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 START_TIMEOUT_SECONDS = 60.0
 
@@ -59,12 +51,6 @@ class CpuPlacement:
         return f"service on core {min(self.service)}, wrk on {','.join(map(str, sorted(self.load or ())))}"
 
 
-def _pinned_to(cores: set[int] | None) -> Callable[[], None] | None:
-    if cores is None:
-        return None
-    return lambda: os.sched_setaffinity(0, cores)
-
-
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
@@ -86,7 +72,7 @@ def wrk(url: str, seconds: int, connections: int, placement: CpuPlacement) -> tu
         text=True,
         check=False,
         timeout=seconds + 60,
-        preexec_fn=_pinned_to(placement.load),  # sets CPU affinity only
+        preexec_fn=pinned_to(placement.load),  # sets CPU affinity only
     )
     output = completed.stdout
     if completed.returncode != 0 or "requests in" not in output:
@@ -113,97 +99,22 @@ def wrk(url: str, seconds: int, connections: int, placement: CpuPlacement) -> tu
     return requests, rate, percentile_ms("50"), percentile_ms("99")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of every thread of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def load(service: Service, path: str, seconds: int, connections: int, placement: CpuPlacement) -> LoadResult:
+    """``seconds`` of wrk on ``path``, and the CPU the serving process used meanwhile."""
+    before = process_cpu_seconds(service.pid)
+    requests, rate, p50, p99 = wrk(service.url + path, seconds, connections, placement)
+    if requests == 0:
+        raise BenchError(f"no request to {path} completed in {seconds}s")
+    return LoadResult(requests, rate, p50, p99, process_cpu_seconds(service.pid) - before)
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmRSS for process {pid}")
-
-
-class Instance:
-    """A running service: its URL, the host PID that serves, and how it stops."""
-
-    url: str
-    pid: int
-    started_at: float
-    process: subprocess.Popen[bytes] | None = None  # when it is a child of this one
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def load(self, path: str, seconds: int, connections: int, placement: CpuPlacement) -> LoadResult:
-        before = process_cpu_seconds(self.pid)
-        requests, rate, p50, p99 = wrk(self.url + path, seconds, connections, placement)
-        if requests == 0:
-            raise BenchError(f"no request to {path} completed in {seconds}s")
-        return LoadResult(requests, rate, p50, p99, process_cpu_seconds(self.pid) - before)
-
-    def wait_until_serving(self) -> float:
-        """Seconds from the start command to the first 200 from /healthz,
-        polled every 10 ms so the cold start is not rounded to the poll."""
-        try:
-            load_agent_support().wait_for_http(
-                f"{self.url}/healthz", START_TIMEOUT_SECONDS, self.process, poll_seconds=0.01
-            )
-        except (TimeoutError, RuntimeError) as error:
-            raise BenchError(str(error)) from None
-        return time.monotonic() - self.started_at
-
-
-class ProcessInstance(Instance):
-    """``python -m <package>`` from the baked project's virtual environment."""
-
-    process: subprocess.Popen[bytes]  # always a child here
-
-    def __init__(self, python: Path, package: str, environment: dict[str, str], placement: CpuPlacement) -> None:
-        port = load_agent_support().free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        variables = {**os.environ, **environment, "HOST": "127.0.0.1", "PORT": str(port)}
-        self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            [str(python), "-m", package],
-            env=variables,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_pinned_to(placement.service),  # sets CPU affinity only
-        )
-        self.pid = self.process.pid
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise BenchError("the service did not stop within 60 s of SIGTERM") from None
-
-
-class ContainerInstance(Instance):
-    """The image on the host network (loopback only), its PID 1 read from the host."""
-
-    def __init__(self, image: str, environment: dict[str, str], placement: CpuPlacement) -> None:
-        port = load_agent_support().free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        arguments = ["run", "-d", "--network", "host"]
-        if placement.service is not None:
-            arguments.append(f"--cpuset-cpus={','.join(map(str, sorted(placement.service)))}")
-        for name, value in {**environment, "HOST": "127.0.0.1", "PORT": str(port)}.items():
-            arguments += ["-e", f"{name}={value}"]
-        self.started_at = time.monotonic()
-        self.id = docker(*arguments, image).stdout.strip()
-        self.pid = int(docker("inspect", "--format", "{{.State.Pid}}", self.id).stdout)
-
-    def stop(self) -> None:
-        try:
-            docker("stop", "-t", "30", self.id, timeout=90)
-        finally:
-            docker("rm", "-f", self.id, check=False)
+def cold_start_seconds(service: Service) -> float:
+    """Seconds from the start command to the first 200 from /healthz, polled
+    every 10 ms so the cold start is not rounded to the poll."""
+    try:
+        return service.wait_until_serving(timeout=START_TIMEOUT_SECONDS, poll=0.01)
+    except RunError as error:
+        raise BenchError(str(error)) from None
 
 
 def require_wrk() -> None:

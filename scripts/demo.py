@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,12 @@ from pathlib import Path
 
 import httpx
 from cookiecutter.main import cookiecutter
+from perf_gate.service import ServiceProcess
+
+from tests import agent as agent_support
+from tests.agent import ProfileUpload
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.generated_support import load_agent_support  # noqa: E402
 
 DEMO_VERSION = "0.1.0-demo"
 UPLOAD_INTERVAL_SECONDS = "2"
@@ -75,12 +76,12 @@ def drive(base_url: str) -> int:
     return requests
 
 
-def report(uploads: list[object], requests: int) -> None:
+def report(uploads: list[ProfileUpload], requests: int) -> None:
     first = uploads[0]
-    tags = first.tags  # type: ignore[attr-defined]
+    tags = first.tags
     endpoints: dict[str, int] = {}
     for upload in uploads:
-        for endpoint, count in upload.endpoint_counts.items():  # type: ignore[attr-defined]
+        for endpoint, count in upload.endpoint_counts.items():
             endpoints[endpoint] = endpoints.get(endpoint, 0) + count
     print()
     print(f"The test agent received {len(uploads)} profile uploads for {requests} requests. Each one carried:")
@@ -111,13 +112,13 @@ def one_traces_cpu(agent_url: str, project: Path) -> None:
     print(result.stdout.rstrip() or result.stderr.rstrip())
 
 
-def where_the_cpu_went(uploads: list[object], project: Path, scratch: Path) -> None:
+def where_the_cpu_went(uploads: list[ProfileUpload], project: Path, scratch: Path) -> None:
     """What the profiles say, read by the perf tool's `perf-gate top`."""
     scratch.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, upload in enumerate(uploads):
         path = scratch / f"upload-{index:03d}.pprof"
-        path.write_bytes(upload.attachments["profile.pprof"])  # type: ignore[attr-defined]
+        path.write_bytes(upload.attachments["profile.pprof"])
         paths.append(str(path))
     result = subprocess.run(
         [*PERF_TOOL, "top", "--limit", "8", *paths], cwd=project, capture_output=True, text=True, check=False
@@ -135,7 +136,6 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the baked service (its path is printed)")
     arguments = parser.parse_args()
     uv = shutil.which("uv") or sys.exit("demo: uv is not installed; run it through `python3 dev.py demo`")
-    agent_support = load_agent_support()
     workdir = Path(tempfile.mkdtemp(prefix="profiling-demo-"))
     agent = None
     service = None
@@ -152,27 +152,23 @@ def main() -> int:
 
         step("starting ddapm-test-agent (the stand-in for the Datadog Agent)")
         agent = agent_support.TestAgent(workdir / "test-agent.log").start()
-        port = agent_support.free_port()
         environment = {
-            **os.environ,
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
             "DD_TRACE_AGENT_URL": agent.url,
             "DD_PROFILING_UPLOAD_INTERVAL": UPLOAD_INTERVAL_SECONDS,
             "DD_ENV": "demo",
         }
-        environment.pop("VIRTUAL_ENV", None)
-        step(f"starting the service on http://127.0.0.1:{port}")
-        with (workdir / "service.log").open("wb") as log:
-            service = subprocess.Popen([python, "-m", package], env=environment, stdout=log, stderr=log)
-        agent_support.wait_for_http(f"http://127.0.0.1:{port}/healthz", 60, service)
+        inherited = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+        service = ServiceProcess(
+            [python, "-m", package], environment, log_path=workdir / "service.log", inherited=inherited
+        )
+        step(f"starting the service on {service.url}")
+        service.wait_until_serving()
 
         step(f"driving /, /cpu-intensive and /memory-alloc ({ROUNDS} rounds)")
-        requests = drive(f"http://127.0.0.1:{port}")
+        requests = drive(service.url)
         time.sleep(float(UPLOAD_INTERVAL_SECONDS))
         step("stopping the service with SIGTERM (drain, then flush the last profile)")
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=60)
+        service.stop()
         uploads = agent.wait_for_profiles(count=1, timeout=30)
         report(uploads, requests)
         where_the_cpu_went(uploads, project, workdir / "profiles")
@@ -181,8 +177,8 @@ def main() -> int:
             print(f"baked service kept in {project}")
         return 0
     finally:
-        if service is not None and service.poll() is None:
-            service.kill()
+        if service is not None:
+            service.stop()
         if agent is not None:
             agent.stop()
         if not arguments.keep:

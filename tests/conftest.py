@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from . import agent as agent_support
 from . import docker_support
-from .generated_support import load_agent_support
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_SLUG = "orders-service"
@@ -107,9 +107,9 @@ def base_image(docker_engine: None) -> str:
 
 
 @pytest.fixture
-def test_agent(tmp_path: Path) -> Iterator[Any]:
+def test_agent(tmp_path: Path) -> Iterator[agent_support.TestAgent]:
     """A real ddapm-test-agent on free loopback ports."""
-    agent = load_agent_support().TestAgent(tmp_path / "test-agent.log").start()
+    agent = agent_support.TestAgent(tmp_path / "test-agent.log").start()
     yield agent
     agent.stop()
 
@@ -136,7 +136,6 @@ def serve_container(
     extra: list[str] | None = None,
 ) -> tuple[docker_support.Container, str]:
     """Run ``image`` on a free port and wait for /healthz; fail with its logs otherwise."""
-    agent_support = load_agent_support()
     port = agent_support.free_port()
     container = start_container(image, {"PORT": str(port), **environment}, extra)
     url = f"http://127.0.0.1:{port}"

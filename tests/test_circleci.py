@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from . import docker_support
+from .agent import TestAgent
 from .circleci_support import (
     orb_parameter_problems,
     replay_image_job,
@@ -202,7 +203,7 @@ def test_replayed_image_job_bakes_sha_and_version_into_labels_version_route_and_
     default_project: Path,
     base_image: str,
     start_container: Callable[..., Container],
-    test_agent: Any,
+    test_agent: TestAgent,
     circle_tag: str | None,
     expected_version: str,
 ) -> None:

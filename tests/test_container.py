@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from . import docker_support
+from .agent import TestAgent
 from .conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, serve_container
 from .docker_support import Container
 
@@ -94,7 +94,7 @@ def test_container_runs_read_only_as_non_root_reports_its_build_and_turns_health
 
 
 def test_profiles_from_the_container_carry_the_baked_provenance(
-    stamped_image: str, start_container: Callable[..., Container], test_agent: Any
+    stamped_image: str, start_container: Callable[..., Container], test_agent: TestAgent
 ) -> None:
     container, url = serve_container(
         start_container,
@@ -131,7 +131,7 @@ def test_profiles_from_the_container_carry_the_baked_provenance(
 
 
 def test_docker_stop_drains_in_flight_requests_then_flushes_a_final_profile(
-    stamped_image: str, start_container: Callable[..., Container], test_agent: Any
+    stamped_image: str, start_container: Callable[..., Container], test_agent: TestAgent
 ) -> None:
     in_flight = 4
     # A long upload interval: what arrives after the stop is the final flush.

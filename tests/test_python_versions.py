@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from . import docker_support
+from .agent import TestAgent
 from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, perf_gate_spec, serve_container, uv, uv_environment
 from .docker_support import Container, DockerError
 
@@ -31,7 +32,7 @@ def test_each_python_choice_builds_runs_and_profiles_its_workload(
     cookies: Any,
     default_project: Path,
     start_container: Callable[..., Container],
-    test_agent: Any,
+    test_agent: TestAgent,
 ) -> None:
     try:
         base_image = docker_support.base_image_for(python_version)

@@ -2,8 +2,9 @@
 
 It stands in for the Datadog Agent: the service uploads profiles and traces to
 it exactly as it would in production, and the tests read back what arrived.
-This file is plain Python (no template syntax) so the template's own tests can
-load it too.
+This file is plain Python (no template syntax): the template repository's own
+tests, benchmarks and demo import it too, through a symlink (``tests/agent.py``
+there), so the service's tests and the template's read profiles one way.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def wait_for_http(
             last_error = error
             time.sleep(poll_seconds)
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+def terminate(process: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM, then up to ``timeout`` seconds for a clean exit; killed after that."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass(frozen=True)
@@ -159,13 +172,8 @@ class TestAgent:
         return self
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            terminate(self._process, timeout=10)
 
     def clear(self) -> None:
         with urllib.request.urlopen(f"{self.url}/test/session/clear", timeout=10):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .agent import free_port, wait_for_http
+from .agent import free_port, terminate, wait_for_http
 
 # Variables the service reads; the parent's values must not leak into a test.
 ISOLATED_PREFIXES = ("DD_", "OTEL_", "WORKLOAD_")
@@ -56,13 +56,8 @@ class ServiceProcess:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process, timeout=30)
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

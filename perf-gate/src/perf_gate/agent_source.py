@@ -18,7 +18,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import urlsplit
 
-from .runners import RunError
+from .service import RunError
 
 PROFILE_INPUT_PATH = "/profiling/v1/input"
 LOW_64_BITS = (1 << 64) - 1

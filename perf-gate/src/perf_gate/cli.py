@@ -16,7 +16,8 @@ from typing import TypeVar
 from . import __version__, agent_source, config, hotspots, load, report
 from .gate import GateOptions, run_gate
 from .pprof import innermost_python_frame, read_profiles
-from .runners import LocalRun, RunError
+from .runners import profiled_process
+from .service import RunError
 from .stats import MIN_PAIRS
 
 T = TypeVar("T")
@@ -55,9 +56,9 @@ def flamegraph(arguments: argparse.Namespace) -> int:
     shutil.rmtree(report_dir / "flamegraph-profiles", ignore_errors=True)
     # The allocation profile is off by default in the service (its cost); a flame graph wants it.
     environment = {**service.environment, "DD_PROFILING_MEMORY_ENABLED": "true"}
-    local = LocalRun(project, service.module, report_dir / "flamegraph-profiles", environment)
+    local = profiled_process(project, service.module, report_dir / "flamegraph-profiles", environment)
     try:
-        load.wait_until_healthy(local.url, service.health_path, timeout=60)
+        local.wait_until_serving(service.health_path)
         requests = load.plan(service.mix, arguments.requests, arguments.seed)
         result = load.run(local.url, requests, 2, deadline_seconds=300)
     finally:

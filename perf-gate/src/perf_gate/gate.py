@@ -25,7 +25,8 @@ from . import load, report, stats
 from .config import ServiceConfig
 from .instructions import CallgrindRun, add_valgrind
 from .pprof import Profile, read_profiles
-from .runners import ContainerRun, RunError, docker
+from .runners import profiled_container
+from .service import RunError, ServiceContainer, docker
 
 Measure = Literal["instructions", "cpu"]
 # More than any warm-up can send: the warm-up ends at its deadline.
@@ -107,7 +108,7 @@ def build(options: GateOptions, context: Path, tag: str, git_sha: str, version: 
     docker(*arguments, str(context), timeout=1200)
 
 
-def start_side(options: GateOptions, side: Side) -> ContainerRun:
+def start_side(options: GateOptions, side: Side) -> ServiceContainer:
     """One container per side for the whole run, so every measured window is
     taken from a warm process (a fresh container per round put the first
     windows in the interpreter's and the profiler's start-up, once +40%)."""
@@ -118,17 +119,16 @@ def start_side(options: GateOptions, side: Side) -> ContainerRun:
         "DD_PROFILING_MEMORY_ENABLED": "false",
         "DD_PROFILING_LOCK_ENABLED": "false",
     }
-    container = ContainerRun(side.image, side.profile_dir, environment)
+    container = profiled_container(side.image, side.profile_dir, environment)
     try:
-        load.wait_until_healthy(container.url, options.service.health_path, timeout=60)
-    except TimeoutError as error:
-        logs = container.logs()  # before stop(), which removes the container
+        container.wait_until_serving(options.service.health_path)
+    except RunError as error:
         container.stop()
-        raise RunError(f"{side.name}: {error}\n{logs[-3000:]}") from None
+        raise RunError(f"{side.name}: {error}") from None
     return container
 
 
-def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> None:
+def warm_up(options: GateOptions, sides: list[tuple[Side, ServiceContainer]]) -> None:
     """Load every side at once for ``warmup_seconds``: past ddtrace's slower
     first ~15 s of sampling, and long enough for caches and allocator pools to
     settle. Nothing of it is measured, so the sides may share the machine."""
@@ -145,11 +145,11 @@ def warm_up(options: GateOptions, sides: list[tuple[Side, ContainerRun]]) -> Non
             raise RunError(f"{failures}\n{container.logs()[-3000:]}")
 
 
-def measure_window(options: GateOptions, side: Side, container: ContainerRun, index: int, requests: int) -> None:
+def measure_window(options: GateOptions, side: Side, container: ServiceContainer, index: int, requests: int) -> None:
     """One measured window: the seeded request mix, CPU from the container's accounting."""
-    before = container.cpu_seconds()
+    before = container.container_cpu_seconds()
     result = load.run(container.url, load.plan(options.service.mix, requests, options.seed), options.concurrency, 120)
-    after = container.cpu_seconds()
+    after = container.container_cpu_seconds()
     if result.failed or result.sent != requests:
         failures = f"{side.name} round {index + 1}: {result.failed} of {result.sent} requests failed"
         raise RunError(f"{failures}\n{container.logs()[-3000:]}")
@@ -175,7 +175,7 @@ def native_rounds(
     warmed up, then alternating CPU windows until ``after_round(rounds done)``
     says stop.
     Stopping the containers flushes each side's profile into its folder."""
-    containers: dict[str, ContainerRun] = {}
+    containers: dict[str, ServiceContainer] = {}
     try:
         for side in sides:
             containers[side.name] = start_side(options, side)

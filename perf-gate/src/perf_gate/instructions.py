@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from . import load
-from .runners import ContainerRun, RunError, docker
+from .runners import profiled_container
+from .service import RunError, docker
 
 VALGRIND_LAYER = """\
 FROM {image}
@@ -89,7 +89,7 @@ class CallgrindRun:
         self.dump_dir = dump_dir
         # callgrind_control reaches a process blocked in a system call through
         # ptrace; hosts that restrict ptrace (Yama) need the capability for it.
-        self.container = ContainerRun(
+        self.container = profiled_container(
             image,
             dump_dir,
             {**environment, **QUIET_ENVIRONMENT},
@@ -121,12 +121,10 @@ class CallgrindRun:
     def wait_until_serving(self, health_path: str) -> None:
         """Wait for the health path to answer; on timeout, fail with the container's logs (the
         caller's stop() removes the container afterwards)."""
-        started = time.monotonic()
         try:
-            load.wait_until_healthy(self.url, health_path, timeout=START_TIMEOUT_SECONDS)
-        except TimeoutError as error:
-            logs = self.container.logs()
-            raise RunError(f"{error} (under callgrind, {time.monotonic() - started:.0f} s)\n{logs[-3000:]}") from None
+            self.container.wait_until_serving(health_path, timeout=START_TIMEOUT_SECONDS, poll=1)
+        except RunError as error:
+            raise RunError(f"under callgrind: {error}") from None
 
     def stop(self) -> None:
         self.container.stop()

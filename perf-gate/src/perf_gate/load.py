@@ -59,15 +59,3 @@ def run(base_url: str, requests: list[Planned], concurrency: int, deadline_secon
         for future in [pool.submit(worker) for _ in range(concurrency)]:
             future.result()
     return LoadResult(sent=position, failed=failed)
-
-
-def wait_until_healthy(base_url: str, health_path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}{health_path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url}{health_path} did not answer within {timeout}s")
