@@ -53,6 +53,7 @@ from pathlib import Path
 
 import httpx
 from cookiecutter.main import cookiecutter
+from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.pprof import decode_samples, innermost_python_frame
 from perf_gate.service import ServiceProcess
 
@@ -232,6 +233,8 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
     }
     if arguments.memory:
         environment["DD_PROFILING_MEMORY_ENABLED"] = "true"
+    if arguments.max_interval_ms is not None:
+        environment[MAX_SAMPLING_INTERVAL_VARIABLE] = str(round(arguments.max_interval_ms * 1000))
     service = ServiceProcess(
         [python, "-m", package], environment, log_path=workdir / f"service-{shape_name}.log", inherited=inherited
     )
@@ -302,7 +305,8 @@ def spread(values: list[float], fmt: Callable[[float], str]) -> str:
 def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> str:
     lines = [
         f"hash_chain({arguments.iterations}) costs {cost * 1e3:.2f} ms of CPU per call in a quiet process; "
-        f"{arguments.repeats} repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured each",
+        f"{arguments.repeats} repeat(s), {arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured each"
+        + (f"; sampling interval capped at {arguments.max_interval_ms:g} ms" if arguments.max_interval_ms else ""),
         "",
         "| load shape | requests/s | credited/true (target 0.9 to 1.1) | linked (target >= 90%) "
         "| CPU on waits (target <= 5%) | sampling interval | CPU per call in the service "
@@ -336,8 +340,22 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--memory", action="store_true", help="switch the memory profile on and check allocation attribution too"
     )
+    parser.add_argument(
+        "--max-interval-ms",
+        type=float,
+        help="cap ddtrace's adaptive sampling interval (a private setting; a trade row, not a default)",
+    )
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPE_NAMES), help="comma-separated, from: light, closed, saturating"
+    )
     parser.add_argument("--seed", type=int, default=1234)
     arguments = parser.parse_args(argv)
+    arguments.shapes = [name.strip() for name in arguments.shapes.split(",") if name.strip()]
+    unknown = [name for name in arguments.shapes if name not in SHAPE_NAMES]
+    if unknown or not arguments.shapes:
+        parser.error(f"--shapes: unknown shape {unknown[0]!r}" if unknown else "--shapes: none given")
+    if arguments.max_interval_ms is not None and not 0.1 <= arguments.max_interval_ms <= 1000:
+        parser.error("--max-interval-ms must be between 0.1 and 1000")
     if arguments.repeats < 1 or arguments.seconds < 10 or arguments.warmup < 0 or arguments.iterations < 1:
         parser.error("--repeats and --iterations must be at least 1, --seconds at least 10, --warmup not negative")
     return arguments
@@ -355,7 +373,7 @@ def main(argv: list[str]) -> int:
         python = str(project / ".venv" / "bin" / "python")
         cost = calibrate(python, package, arguments.iterations)
         log(f"hash_chain({arguments.iterations}): {cost * 1e3:.2f} ms of CPU per call")
-        order = [name for _ in range(arguments.repeats) for name in SHAPE_NAMES]
+        order = [name for _ in range(arguments.repeats) for name in arguments.shapes]
         random.Random(arguments.seed).shuffle(order)
         results = []
         for index, name in enumerate(order, start=1):

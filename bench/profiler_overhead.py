@@ -42,6 +42,7 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 from perf_gate.cli import whole_number
+from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.service import Service, ServiceContainer, ServiceProcess, free_port, rss_mib
 
 from bench.service_under_load import BenchError, CpuPlacement, LoadResult, cold_start_seconds, load, require_wrk
@@ -135,6 +136,10 @@ CONFIGURATIONS = {
         # As shipped: tracing on in both arms, so the profiler's per-span work
         # (linking samples to spans and endpoints) is in the cost.
         Configuration(TRACED, "tracing alone (reference for as shipped)", None, extra=TRACING_ON),
+        # The noise of the as-shipped comparison: the same reference twice.
+        Configuration(
+            "traced-control", "tracing alone again (control for as shipped)", None, extra=TRACING_ON, reference=TRACED
+        ),
         Configuration(
             SHIPPED,
             "as shipped: tracing and the default profile",
@@ -152,6 +157,19 @@ CONFIGURATIONS = {
             switches=False,
             extra={**TRACING_ON, "DD_RUNTIME_METRICS_ENABLED": "false"},
             reference=SHIPPED,
+        ),
+        # The sampling interval capped through ddtrace's private setting (the
+        # trade of truth against cost; see profile_truth.py --max-interval-ms).
+        *(
+            Configuration(
+                f"shipped-interval-{milliseconds}ms",
+                f"as shipped, sampling every {milliseconds} ms at most",
+                frozenset(),
+                switches=False,
+                extra={**TRACING_ON, MAX_SAMPLING_INTERVAL_VARIABLE: str(milliseconds * 1000)},
+                reference=TRACED,
+            )
+            for milliseconds in (10, 2)
         ),
         # Tuning candidates, measured on request (--configs).
         Configuration(

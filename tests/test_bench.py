@@ -76,6 +76,14 @@ def test_unknown_configuration_is_refused_with_the_known_names(
 def test_every_ratio_brings_its_reference_and_the_references_own(overhead: ModuleType) -> None:
     chosen = overhead.parse_configurations("shipped-no-runtime-metrics")
     assert [configuration.key for configuration in chosen] == ["off", "traced", "shipped", "shipped-no-runtime-metrics"]
+    capped = overhead.parse_configurations("traced-control,shipped-interval-2ms")
+    assert [configuration.key for configuration in capped] == [
+        "off",
+        "traced",
+        "traced-control",
+        "shipped-interval-2ms",
+    ]
+    assert capped[-1].environment()["_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US"] == "2000"
 
 
 def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:
