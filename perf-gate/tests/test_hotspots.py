@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,8 @@ from perf_gate.agent_source import parse_trace_id
 from perf_gate.hotspots import decode_all, hotspots, label_as_id
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ddtrace-4.16-py3.13.pprof"
+# Tracing on: CPU samples labelled with the spans open around them.
+SPANS_FIXTURE = Path(__file__).parent / "fixtures" / "ddtrace-4.16-py3.11-spans.pprof"
 
 
 def top(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +77,36 @@ def test_samples_prints_each_cpu_sample_as_a_json_line() -> None:
     for row in rows:
         by_function[row["function"]] = by_function.get(row["function"], 0) + row["values"]["cpu-time"]
     assert max(by_function, key=by_function.__getitem__) == "hash_chain", sorted(by_function.items())[:5]
-    # Span ids as traces print them: never negative.
-    ids = [row["labels"][key] for row in rows for key in ("span id", "local root span id") if key in row["labels"]]
-    assert all(isinstance(value, int) and value >= 0 for value in ids), ids[:5]
+
+
+def samples_of(*arguments: str) -> list[dict[str, Any]]:
+    outcome = subprocess.run(
+        [sys.executable, "-m", "perf_gate", "samples", str(SPANS_FIXTURE), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    return [json.loads(line) for line in outcome.stdout.splitlines()]
+
+
+def test_samples_carry_the_span_ids_the_tracer_gave_as_unsigned_numbers() -> None:
+    # Eight spans, each around 0.4 s of CPU in burn(); ddtrace stores span ids as
+    # signed 64-bit labels, so the ones at or above 2**63 read negative unless converted.
+    recorded = json.loads(SPANS_FIXTURE.with_suffix(".json").read_text())
+    span_ids: list[int] = recorded["span_ids"]
+    assert any(span_id >= 1 << 63 for span_id in span_ids), "re-record the fixture: no id exercises the sign"
+    rows = samples_of()
+    cpu_by_span: dict[int, int] = {}
+    for row in rows:
+        if row["function"] == recorded["function"]:
+            span = row["labels"].get("span id")
+            cpu_by_span[span] = cpu_by_span.get(span, 0) + row["values"]["cpu-time"]
+    assert set(cpu_by_span) == set(span_ids), sorted(cpu_by_span, key=str)
+    # Each span burned the same CPU; none of them gets a small fraction of it.
+    assert min(cpu_by_span.values()) > 0.25 * max(cpu_by_span.values()), cpu_by_span
+    # --span-id keeps one span's samples, named by the id a trace shows.
+    highest = max(span_ids)
+    kept = samples_of("--span-id", str(highest))
+    assert kept and {row["labels"]["span id"] for row in kept} == {highest}
