@@ -237,6 +237,7 @@ class Options:
     settle: int
     connections: int
     placement: CpuPlacement
+    warm: bool = False
 
 
 class Target:
@@ -296,7 +297,17 @@ def profiles_in_force(instance: Service) -> list[str] | None:
     return sorted(state["profiles"]) if state["enabled"] else None
 
 
-def measure(target: Target, configuration: Configuration, options: Options, environment: dict[str, str]) -> Run:
+@dataclass
+class Prepared:
+    """A started, checked and warmed instance of one configuration."""
+
+    instance: Service
+    profiles_in_force: list[str] | None
+    rss_idle_mib: float
+
+
+def prepare(target: Target, configuration: Configuration, options: Options, environment: dict[str, str]) -> Prepared:
+    """Start the configuration, check it runs the profiles asked for, settle and warm it up."""
     instance = target.start({**environment, **configuration.environment()}, options.placement)
     try:
         cold_start_seconds(instance)
@@ -310,13 +321,57 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
             load(instance, ENDPOINTS["/"], options.settle, options.connections, options.placement)
         for path in ENDPOINTS.values():
             load(instance, path, options.warmup, options.connections, options.placement)
-        endpoints = {
-            name: load(instance, path, options.seconds, options.connections, options.placement)
-            for name, path in ENDPOINTS.items()
-        }
-        return Run(in_force, rss_idle, rss_mib(instance.pid), endpoints)
-    finally:
+    except BaseException:
         instance.stop()
+        raise
+    return Prepared(instance, in_force, rss_idle)
+
+
+def window(prepared: Prepared, path: str, options: Options) -> LoadResult:
+    return load(prepared.instance, path, options.seconds, options.connections, options.placement)
+
+
+def measure(target: Target, configuration: Configuration, options: Options, environment: dict[str, str]) -> Run:
+    """A fresh instance of the configuration, each endpoint measured once."""
+    prepared = prepare(target, configuration, options, environment)
+    try:
+        endpoints = {name: window(prepared, path, options) for name, path in ENDPOINTS.items()}
+        return Run(prepared.profiles_in_force, prepared.rss_idle_mib, rss_mib(prepared.instance.pid), endpoints)
+    finally:
+        prepared.instance.stop()
+
+
+def measure_warm(
+    target: Target,
+    configurations: list[Configuration],
+    options: Options,
+    environment: dict[str, str],
+    seed: int,
+    log: Callable[[str], None],
+) -> dict[str, list[Run]]:
+    """One warm instance per configuration for the whole run, all on the service's
+    core; every round measures each endpoint on every configuration back to back,
+    in a shuffled order. Compared windows lie seconds apart instead of minutes, so
+    the machine's drift (which swamped 2% between fresh instances) cancels out."""
+    prepared: dict[str, Prepared] = {}
+    try:
+        for configuration in configurations:
+            prepared[configuration.key] = prepare(target, configuration, options, environment)
+        runs: dict[str, list[Run]] = {key: [] for key in prepared}
+        for round_index in range(options.rounds):
+            shuffler = random.Random(seed + round_index)
+            windows: dict[str, dict[str, LoadResult]] = {key: {} for key in prepared}
+            for name, path in ENDPOINTS.items():
+                for key in shuffler.sample(list(prepared), len(prepared)):
+                    windows[key][name] = window(prepared[key], path, options)
+            for key, state in prepared.items():
+                rss_loaded = rss_mib(state.instance.pid)
+                runs[key].append(Run(state.profiles_in_force, state.rss_idle_mib, rss_loaded, windows[key]))
+            log(f"{target.name}: warm round {round_index + 1}/{options.rounds}")
+        return runs
+    finally:
+        for state in prepared.values():
+            state.instance.stop()
 
 
 def cold_start(target: Target, environment: dict[str, str], options: Options) -> float:
@@ -339,6 +394,9 @@ def run_target(
     results.cold_starts = {name: [] for name in COLD_START_CASES}
     # Traces (when on) go to a closed port on loopback: nothing leaves the machine.
     environment = {**COMMON_ENVIRONMENT, "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}"}
+    if options.warm:
+        results.runs = measure_warm(target, available, options, environment, seed, log)
+        return results
     for round_index in range(options.rounds):
         started = time.monotonic()
         shuffler = random.Random(seed + round_index)
@@ -429,8 +487,14 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
         f"\n### {results.target}: Python {results.python}, {os.cpu_count()} cores ({platform.machine()}), "
         f"{results.placement}"
     )
+    design = (
+        "one warm instance per configuration for the whole run; each round measures every endpoint "
+        "on every configuration back to back, in a shuffled order"
+        if options.warm
+        else "each a fresh instance per configuration in a shuffled order"
+    )
     emit(
-        f"{options.rounds} rounds, each a fresh instance per configuration in a shuffled order, "
+        f"{options.rounds} rounds, {design}, "
         f"{options.warmup} s warm-up and {options.seconds} s of wrk -c{options.connections} per endpoint. "
         + (
             f"{options.settle} s of load on `/` first (past ddtrace's ~15 s start-up sampling). "
@@ -473,11 +537,12 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
             f"| {statistics.median(run.rss_loaded_mib for run in runs):.0f} | {growth:+.1f} "
             f"| {cpu_absolute:.3f} |"
         )
-    emit("")
-    emit("| cold start to the first `/healthz` 200 | median (s) | slowest (s) |")
-    emit("|---|---|---|")
-    for name, seconds in results.cold_starts.items():
-        emit(f"| {name} | {statistics.median(seconds):.2f} | {max(seconds):.2f} |")
+    if any(results.cold_starts.values()):  # none in --warm runs
+        emit("")
+        emit("| cold start to the first `/healthz` 200 | median (s) | slowest (s) |")
+        emit("|---|---|---|")
+        for name, seconds in results.cold_starts.items():
+            emit(f"| {name} | {statistics.median(seconds):.2f} | {max(seconds):.2f} |")
     if results.image_mib is not None:
         emit("")
         sizes = results.image_mib
@@ -567,6 +632,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         default=parse_configurations(",".join(STANDARD_SET)),
         help=f"comma-separated, from: {', '.join(CONFIGURATIONS)} (default: {','.join(STANDARD_SET)})",
     )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="one warm instance per configuration, windows interleaved round by round (no cold starts)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the service and wrk")
     parser.add_argument("--seed", type=int, default=0, help="seeds the shuffled order of each round")
     parser.add_argument("--json", type=Path, help="also write every round's raw numbers here")
@@ -597,9 +667,15 @@ def main(argv: list[str]) -> int:
         settle=arguments.settle,
         connections=arguments.connections,
         placement=CpuPlacement.choose(pin=not arguments.no_pin),
+        warm=arguments.warm,
     )
-    per_instance = 3 + arguments.settle + len(ENDPOINTS) * (arguments.warmup + arguments.seconds)
-    minutes = len(targets) * arguments.rounds * (len(arguments.configs) * per_instance + 4 * 3) / 60
+    per_instance = 3 + arguments.settle + len(ENDPOINTS) * arguments.warmup
+    per_round = len(arguments.configs) * len(ENDPOINTS) * arguments.seconds
+    if arguments.warm:
+        seconds = len(arguments.configs) * per_instance + arguments.rounds * per_round
+    else:
+        seconds = arguments.rounds * (len(arguments.configs) * per_instance + per_round + 4 * 3)
+    minutes = len(targets) * seconds / 60
     log(f"about {minutes:.0f} minutes: {', '.join(targets)}; {', '.join(c.key for c in arguments.configs)}")
 
     all_results: list[TargetResults] = []

@@ -4,6 +4,7 @@ numbers themselves are the benchmark's business, never asserted here."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -86,11 +87,15 @@ def test_every_ratio_brings_its_reference_and_the_references_own(overhead: Modul
     assert capped[-1].environment()["_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_MAX_INTERVAL_US"] == "2000"
 
 
-def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:
+def require_wrk() -> None:
     if shutil.which("wrk") is None:
         if os.environ.get("REQUIRE_WRK") == "1":
             pytest.fail("REQUIRE_WRK=1 but wrk is not installed")
         pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+
+
+def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path) -> None:
+    require_wrk()
     raw = tmp_path / "raw.json"
     arguments = ["--target", "process", "--rounds", "1", "--seconds", "1", "--warmup", "1"]
     result = run(
@@ -112,3 +117,21 @@ def test_a_short_real_run_reports_every_configuration_against_off(tmp_path: Path
         assert row in report, f"expected the row {row!r} in:\n{report}"
     assert "| profiling on, tracing on (as shipped) |" in report, report
     assert raw.exists(), "--json should write the raw rounds"
+
+
+def test_a_warm_run_measures_every_round_on_the_same_instances(tmp_path: Path) -> None:
+    require_wrk()
+    raw = tmp_path / "raw.json"
+    arguments = ["--target", "process", "--warm", "--rounds", "3", "--seconds", "1", "--warmup", "1"]
+    result = run(
+        [sys.executable, "-m", "bench.profiler_overhead", *arguments, "--configs", "traced", "--json", str(raw)],
+        cwd=TEMPLATE_DIR,
+        timeout=300,
+    )
+    assert "| tracing alone (reference for as shipped) | `/` |" in result.stdout, result.stdout
+    (process,) = json.loads(raw.read_text())
+    assert {key: len(runs) for key, runs in process["runs"].items()} == {"off": 3, "traced": 3}
+    # One instance each for the whole run: its idle memory was read once.
+    for runs in process["runs"].values():
+        assert len({run["rss_idle_mib"] for run in runs}) == 1
+    assert process["cold_starts"] == {name: [] for name in process["cold_starts"]}
