@@ -109,6 +109,43 @@ def test_a_cpu_profiler_wraps_thread_start_once_and_stopping_takes_it_back() -> 
     assert ddtrace_internals.thread_wrapper_depth() == 0
 
 
+def sampling_interval_us(run_for_seconds: float, max_sampling_interval_us: int | None) -> int:
+    """The CPU sampler's interval as ddtrace wrote it into the profile's internal metadata."""
+    import json
+    import time
+
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    ddtrace_internals = internals()
+    assert profiling_config.output_pprof, "the tests write profiles to files (thread_methods_restored)"
+    output = Path(profiling_config.output_pprof)
+    before = set(output.parent.glob(f"{output.name}.*.internal_metadata.json"))
+    identity: dict[str, Any] = {"service": "internals-test", "env": "test", "version": "0", "tags": {}}
+    profiler = ddtrace_internals.start_profiler(
+        **identity,
+        profiles=frozenset({"cpu"}),
+        heap_sample_bytes=0,
+        max_sampling_interval_us=max_sampling_interval_us,
+    )
+    time.sleep(run_for_seconds)
+    ddtrace_internals.stop_profiler(profiler)
+    (written,) = set(output.parent.glob(f"{output.name}.*.internal_metadata.json")) - before
+    interval: int = json.loads(written.read_text())["sampling_interval_us"]
+    return interval
+
+
+def test_the_sampling_interval_cap_holds_for_one_start_and_not_the_next() -> None:
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    assert isinstance(getattr(profiling_config.stack, "adaptive_sampling_max_interval", None), int), upgrade_message(
+        "profiling config has no stack.adaptive_sampling_max_interval"
+    )
+    capped = sampling_interval_us(1.0, max_sampling_interval_us=2000)
+    assert 0 < capped <= 2000, upgrade_message(f"a 2 ms cap left the sampler at {capped} µs")
+    # Idle, just started: ddtrace's own interval is tens of milliseconds.
+    assert sampling_interval_us(1.0, max_sampling_interval_us=None) > 5000, "the cap outlived its profiler"
+
+
 def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
     ddtrace_internals = internals()
 

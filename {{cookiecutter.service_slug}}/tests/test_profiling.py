@@ -85,3 +85,14 @@ def test_service_keeps_serving_when_the_agent_is_down(start_service: Callable[..
     assert returncode == -15, f"expected a graceful stop (re-raised SIGTERM), got {returncode}\n{logs}"
     assert "Traceback" not in logs, logs
     assert "Application shutdown complete" in logs, logs
+
+
+def test_a_sampling_cap_reaches_the_uploaded_profiles(
+    test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> None:
+    service = start_service(
+        DD_TRACE_AGENT_URL=test_agent.url, DD_PROFILING_UPLOAD_INTERVAL="1", PROFILING_MAX_SAMPLING_INTERVAL_MS="2"
+    )
+    drive_workload(service.url, rounds=1)
+    intervals = [upload.event["internal"]["sampling_interval_us"] for upload in test_agent.wait_for_profiles(count=2)]
+    assert all(0 < interval <= 2000 for interval in intervals), intervals

@@ -90,6 +90,9 @@ def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) 
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "agent:4318"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "10"),
         ("WORKLOAD_MAX_CONCURRENCY", "0"),
+        ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "0"),
+        ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "250"),
+        ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "fast"),
         ("LOG_LEVEL", "loud"),
     ],
 )

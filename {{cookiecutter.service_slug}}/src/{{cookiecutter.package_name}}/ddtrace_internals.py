@@ -27,6 +27,11 @@ from .profiling_control import ProfileType
 
 DDTRACE_VERSION: str = ddtrace.__version__
 
+# The stack sampler's longest interval between samples, in µs: ddtrace's own
+# value (100 ms; its adaptive interval stays below it), read by the stack
+# collector at each start, so every profiler start sets it again.
+DEFAULT_MAX_SAMPLING_INTERVAL_US: int = profiling_config.stack.adaptive_sampling_max_interval
+
 # Exception profiling reads sys.monitoring, which Python has from 3.12.
 EXCEPTION_PROFILING_AVAILABLE: bool = bool(exception_is_available)
 
@@ -73,8 +78,10 @@ def start_profiler(
     tags: dict[str, str],
     profiles: frozenset[ProfileType],
     heap_sample_bytes: int,
+    max_sampling_interval_us: int | None = None,
 ) -> Profiler:
-    """Start a profiler collecting exactly ``profiles``."""
+    """Start a profiler collecting exactly ``profiles``; the CPU sampler's
+    interval capped at ``max_sampling_interval_us`` (None: ddtrace's own cap)."""
     unknown = profiles - PROFILER_SWITCHES.keys()
     if unknown:
         raise ValueError(f"unknown profile types: {', '.join(sorted(unknown))}")
@@ -82,6 +89,7 @@ def start_profiler(
         getattr(profiling_config, switch.config_section).enabled = profile in profiles
     # The memory collector reads the sample size when it is created.
     profiling_config.heap.sample_size = heap_sample_bytes
+    profiling_config.stack.adaptive_sampling_max_interval = max_sampling_interval_us or DEFAULT_MAX_SAMPLING_INTERVAL_US
     switches = {switch.argument: profile in profiles for profile, switch in PROFILER_SWITCHES.items()}
     profiler = Profiler(service=service, env=env, version=version, tags=tags, **switches)
     profiler.start()

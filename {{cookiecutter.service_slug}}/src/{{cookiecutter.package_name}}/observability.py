@@ -209,9 +209,14 @@ class Observability:
                         tags=self.identity.profiler_tags(),
                         profiles=profile_set.profiles,
                         heap_sample_bytes=profile_set.heap_sample_bytes,
+                        max_sampling_interval_us=self._max_sampling_interval_us(),
                     )
             self.profile_set = profile_set
         logger.info("%s", profile_set.describe())
+
+    def _max_sampling_interval_us(self) -> int | None:
+        milliseconds = self.settings.profiling_max_sampling_interval_ms
+        return None if milliseconds is None else milliseconds * 1000
 
     def _stop_profiler(self) -> None:
         from . import ddtrace_internals
