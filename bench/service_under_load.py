@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from perf_gate.service import RunError, Service, pinned_to, process_cpu_seconds
+from perf_gate.service import RunError, Service, pinned_to
 
 LATENCY_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 START_TIMEOUT_SECONDS = 60.0
@@ -101,11 +101,11 @@ def wrk(url: str, seconds: int, connections: int, placement: CpuPlacement) -> tu
 
 def load(service: Service, path: str, seconds: int, connections: int, placement: CpuPlacement) -> LoadResult:
     """``seconds`` of wrk on ``path``, and the CPU the serving process used meanwhile."""
-    before = process_cpu_seconds(service.pid)
+    before = service.cpu_seconds()
     requests, rate, p50, p99 = wrk(service.url + path, seconds, connections, placement)
     if requests == 0:
         raise BenchError(f"no request to {path} completed in {seconds}s")
-    return LoadResult(requests, rate, p50, p99, process_cpu_seconds(service.pid) - before)
+    return LoadResult(requests, rate, p50, p99, service.cpu_seconds() - before)
 
 
 def cold_start_seconds(service: Service) -> float:

@@ -191,8 +191,13 @@ class ServiceContainer(Service):
         for name, value in {**environment, "HOST": "127.0.0.1", "PORT": str(self.port)}.items():
             arguments += ["-e", f"{name}={value}"]
         self.id = docker(*arguments, *(options or []), image, *(command or [])).strip()
-        # The container's PID 1 is an ordinary host process: read from /proc like a local one.
-        self.pid = int(docker("inspect", "--format", "{{.State.Pid}}", self.id))
+        try:
+            # The container's PID 1 is an ordinary host process: read from /proc like a local one.
+            self.pid = int(docker("inspect", "--format", "{{.State.Pid}}", self.id))
+        except (RunError, ValueError):
+            # The caller never gets this object to stop it: remove the container here.
+            subprocess.run(["docker", "rm", "-f", self.id], capture_output=True, check=False)
+            raise
 
     def exited(self) -> bool:
         # PID 1's host /proc entry goes when the container stops; cheaper than
