@@ -4,6 +4,12 @@ Cookiecutter renders this file with the answers, runs it, and deletes the
 half-made project directory when it exits non-zero. The checks are a pure
 function of the answers: no git, no network, no installs, so re-rendering a
 project later (cruft update) runs them again safely.
+
+One mistake is one line: an answer derived from a wrong one (the package name
+from a bad slug) is not reported again. Whatever this script prints or exits
+with, cookiecutter follows a failed hook with its own report, a traceback
+included (its hooks.py logs the failure with logger.exception); the README
+shows what the user sees.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import keyword
 import re
 import sys
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 # Import names the generated service depends on; a package with one of these
 # names would shadow the real library.
@@ -46,6 +53,8 @@ IMAGE_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-
 IMAGE_NAME = re.compile(rf"(?:{IMAGE_HOST}/)?{IMAGE_COMPONENT}(?:/{IMAGE_COMPONENT})*")
 HTTPS_REPOSITORY = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9._~/-]+")
 SSH_REPOSITORY = re.compile(r"git@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+")
+# Written unquoted into the service's Makefile: no spaces, quotes, '#' or '$'.
+PACKAGE_INDEX = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~%+/-]*)?")
 
 
 def _check_service_name(value: str) -> str | None:
@@ -105,13 +114,29 @@ def _check_image(value: str) -> str | None:
     return None
 
 
+def _carries_credentials(url: str) -> bool:
+    """Whether an http(s) URL names a user or token before its host (user:token@host)."""
+    scheme, _, rest = url.partition("://")
+    return scheme in ("http", "https") and "@" in rest.split("/", 1)[0]
+
+
 def _check_repository_url(value: str) -> str | None:
     if value == "":
         return None
-    if "@" in value.split("://", 1)[-1].split("/", 1)[0] and value.startswith("https://"):
+    if _carries_credentials(value):
         return "must not carry credentials (it is baked into every image and profile)"
     if not (HTTPS_REPOSITORY.fullmatch(value) or SSH_REPOSITORY.fullmatch(value)):
         return "must be empty, https://host/owner/repo or git@host:owner/repo"
+    return None
+
+
+def _check_package_index(value: str) -> str | None:
+    if value == "":
+        return None
+    if _carries_credentials(value):
+        return "must not carry credentials (it is committed in the service's Makefile; uv reads them from ~/.netrc)"
+    if not PACKAGE_INDEX.fullmatch(value):
+        return "must be empty or a package index URL: http(s)://host[:port]/path"
     return None
 
 
@@ -127,20 +152,71 @@ CHECKS: dict[str, Callable[[str], str | None]] = {
     "docker_registry": _check_image,
     "docker_image": _check_image,
     "repository_url": _check_repository_url,
+    "perf_tool_index": _check_package_index,
 }
 
 
+class Derivation(NamedTuple):
+    """How cookiecutter.json makes an answer's default from earlier answers."""
+
+    sources: tuple[str, ...]
+    default: Callable[[Mapping[str, str]], str]
+
+
+def _slug_from_name(answers: Mapping[str, str]) -> str:
+    # Never empty: an empty slug makes the project directory the output
+    # directory itself, which cookiecutter refuses before this hook can say why.
+    return answers["service_name"].lower().strip().replace(" ", "-").replace("_", "-") or "unnamed-service"
+
+
+# The same expressions as cookiecutter.json's defaults (tests/test_hooks.py
+# renders both and compares them).
+DERIVATIONS: dict[str, Derivation] = {
+    "service_slug": Derivation(("service_name",), _slug_from_name),
+    "package_name": Derivation(("service_slug",), lambda answers: answers["service_slug"].replace("-", "_")),
+    "docker_image": Derivation(
+        ("docker_registry", "service_slug"),
+        lambda answers: f"{answers['docker_registry']}/{answers['service_slug']}",
+    ),
+    "repository_url": Derivation(
+        ("service_slug",), lambda answers: f"https://github.com/example/{answers['service_slug']}"
+    ),
+}
+
+
+def _derived_from_wrong(field: str, answers: Mapping[str, object], wrong: set[str]) -> bool:
+    """Whether the answer is its default, made from an answer already found wrong."""
+    derivation = DERIVATIONS.get(field)
+    if derivation is None or not wrong.intersection(derivation.sources):
+        return False
+    texts = {key: value for key, value in answers.items() if isinstance(value, str)}
+    if not all(source in texts for source in derivation.sources):
+        return False
+    return answers.get(field) == derivation.default(texts)
+
+
+def _problem(field: str, value: object, check: Callable[[str], str | None]) -> str | None:
+    if not isinstance(value, str):
+        return f"{field}: must be text, got {type(value).__name__}"
+    reason = check(value)
+    return None if reason is None else f"{field}: {value!r} {reason}"
+
+
 def validate(answers: Mapping[str, object]) -> list[str]:
-    """Return one message per bad answer, naming the field and what is allowed."""
+    """Return one message per wrong answer, naming the field and what is allowed.
+
+    An answer that is its default, made from an answer already found wrong, is
+    not reported again: fixing the first one fixes it.
+    """
     problems = []
+    wrong: set[str] = set()
     for field, check in CHECKS.items():
-        value = answers.get(field, "")
-        if not isinstance(value, str):
-            problems.append(f"{field}: must be text, got {type(value).__name__}")
+        problem = _problem(field, answers.get(field, ""), check)
+        if problem is None:
             continue
-        reason = check(value)
-        if reason is not None:
-            problems.append(f"{field}: {value!r} {reason}")
+        if not _derived_from_wrong(field, answers, wrong):
+            problems.append(problem)
+        wrong.add(field)
     return problems
 
 
