@@ -179,3 +179,49 @@ def replay_image_job(
     finally:
         bash_env.unlink(missing_ok=True)
     raise AssertionError(f"job {job_name} has no docker/build step")
+
+
+# Steps that only move files in and out of CircleCI's own storage: nothing a
+# job's result depends on when its working directory is already in place.
+STORAGE_STEPS = {"checkout", "restore_cache", "save_cache", "store_test_results", "store_artifacts"}
+
+
+def replay_job(
+    config: dict[str, Any], job_name: str, project: Path, environment: dict[str, str], timeout: float
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run every ``run`` step of a job in order, as CircleCI does: each a fresh
+    ``bash -eo pipefail`` in the project with the job's environment, stopping at
+    the first that fails. Storage steps are skipped; any other orb step is refused
+    (this replay cannot stand in for it)."""
+    job = config["jobs"][job_name]
+    environment = {**environment, **{key: str(value) for key, value in job.get("environment", {}).items()}}
+    outcomes = []
+    for step in job["steps"]:
+        name = step if isinstance(step, str) else next(iter(step))
+        if name in STORAGE_STEPS:
+            continue
+        if name != "run":
+            raise AssertionError(f"{job_name}: cannot replay step {name!r}")
+        run = step["run"]
+        command = run if isinstance(run, str) else run["command"]
+        step_environment = {
+            **environment,
+            **{k: str(v) for k, v in (run.get("environment", {}) if isinstance(run, dict) else {}).items()},
+        }
+        outcome = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", command],
+            cwd=project,
+            env=step_environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        outcomes.append(outcome)
+        if outcome.returncode != 0:
+            label = run.get("name", command) if isinstance(run, dict) else command
+            raise AssertionError(
+                f"{job_name}: step {label!r} exited {outcome.returncode}\n"
+                f"--- stdout ---\n{outcome.stdout[-6000:]}\n--- stderr ---\n{outcome.stderr[-6000:]}"
+            )
+    return outcomes

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,18 +15,34 @@ from typing import Any
 import pytest
 
 from . import agent as agent_support
-from . import docker_support
+from . import docker_support, template_release
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_SLUG = "orders-service"
 DEFAULT_PACKAGE = "orders_service"
 DEFAULT_PYTHON_VERSION = "3.13"
+RELEASE_SCRATCH = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # pytest-cookies bakes from --template (default "."): pin it to this checkout
-    # so the suite works from any working directory.
-    config.option.template = str(TEMPLATE_DIR)
+    # pytest-cookies bakes from --template (default "."): point it at this
+    # checkout released as a tagged git repository, as a team's bake comes from
+    # the template's git URL; baked services install the perf tool from there.
+    scratch = Path(tempfile.mkdtemp(prefix="template-release-"))
+    config.stash[RELEASE_SCRATCH] = scratch
+    config.option.template = str(template_release.release(scratch / "profiling-template.git"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(RELEASE_SCRATCH, None)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def released_template(pytestconfig: pytest.Config) -> Path:
+    """This checkout as a git repository tagged with its release (``v<perf tool version>``)."""
+    return Path(pytestconfig.option.template)
 
 
 def uv_environment() -> dict[str, str]:
@@ -36,15 +53,11 @@ def uv_environment() -> dict[str, str]:
         environment.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
     # A baked project gets its own virtual environment, never the caller's.
     environment.pop("VIRTUAL_ENV", None)
-    # Baked services run the perf tool from this checkout, not the released
-    # version their Makefile pins (which no index here carries).
-    environment.setdefault("PERF_GATE", perf_gate_spec())
+    # Baked services find the perf tool as a user's do (their Makefile's pin),
+    # never through an override a developer's shell might hold.
+    for name in ("PERF_GATE", "PERF_GATE_INDEX", "TEMPLATE_REPOSITORY"):
+        environment.pop(name, None)
     return environment
-
-
-def perf_gate_spec() -> str:
-    """What ``uv tool run --from`` installs the perf tool from: this checkout."""
-    return str(TEMPLATE_DIR / "perf-gate")
 
 
 def run(command: list[str], cwd: Path, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -65,6 +78,25 @@ def run(command: list[str], cwd: Path, timeout: float = 600, **kwargs: Any) -> s
             f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def make(
+    project: Path, *arguments: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``make -s <arguments>`` in a baked project, as its owner runs it: uv on PATH
+    (``uv_environment()`` unless ``env`` is given); the caller judges the outcome."""
+    environment = dict(env) if env is not None else uv_environment()
+    if env is None:
+        environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
+    return subprocess.run(
+        ["make", "-s", "--no-print-directory", *arguments],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def tool(name: str) -> str:

@@ -2,7 +2,8 @@
 the same Dockerfile, alternating rounds under the same load (instructions
 counted under callgrind by default, or the containers' CPU time), profiles
 decoded from ddtrace's own files. A regression just past the threshold fails
-and is named; no change passes."""
+and is named (that no change passes is proven by tests/test_day_one.py, through
+the generated CircleCI perf-gate job)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import run, uv, uv_environment
+from .conftest import make, run, uv, uv_environment
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
 LOOP = "    for _ in range(iterations):\n"
@@ -38,15 +39,7 @@ def gate(project: Path, base_image: str, *extra: str) -> subprocess.CompletedPro
     environment = uv_environment()
     environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
     environment["BASE_IMAGE"] = base_image
-    return subprocess.run(
-        ["make", "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}"],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return make(project, "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}", env=environment)
 
 
 @pytest.fixture(scope="module")
@@ -76,17 +69,6 @@ def commit_workload_change(repository: Path, branch: str, loop: str, message: st
     git(repository, "checkout", "-q", "-b", branch, "main")
     workload.write_text(original.replace(LOOP, loop))
     git(repository, "commit", "-q", "-am", message)
-
-
-def test_gate_passes_a_change_that_costs_nothing(repository: Path, base_image: str) -> None:
-    outcome = gate(repository, base_image, "--baseline", "main")
-    assert outcome.returncode == 0, outcome.stdout[-4000:] + outcome.stderr[-4000:]
-    assert "PASS" in outcome.stdout
-    result = report(repository)
-    assert (result["decision"], result["measure"]) == ("pass", "instructions")
-    low, high = result["interval"]
-    # Instruction counts repeat: no change measures as none, tightly.
-    assert 0.98 < low <= high < 1.02, result["interval"]
 
 
 def test_gate_fails_a_regression_just_past_the_threshold_and_names_the_function(

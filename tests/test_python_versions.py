@@ -8,7 +8,6 @@ here is skipped, saying so."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from . import docker_support
 from .agent import TestAgent
-from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, perf_gate_spec, serve_container, uv, uv_environment
+from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, make, serve_container
 from .docker_support import Container, DockerError
 
 CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
@@ -55,28 +54,8 @@ def test_each_python_choice_builds_runs_and_profiles_its_workload(
     finally:
         docker_support.docker("rmi", "-f", tag, check=False)
 
-    # What the profile says, read by the perf tool as the service runs it.
-    outcome = subprocess.run(
-        [
-            uv(),
-            "tool",
-            "run",
-            "--from",
-            perf_gate_spec(),
-            "perf-gate",
-            "top",
-            "--agent",
-            test_agent.url,
-            "--limit",
-            "3",
-        ],
-        cwd=default_project,
-        env=uv_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # What the profile says, read by the perf tool as the service's Makefile runs it.
+    outcome = make(default_project, "perf-top", f"PERF_TOP_ARGS=--agent {test_agent.url} --limit 3", timeout=300)
     assert outcome.returncode == 0, outcome.stderr
     first_row = outcome.stdout.splitlines()[2]
     assert "hash_chain" in first_row and "GET /cpu-intensive" in first_row, outcome.stdout

@@ -8,43 +8,34 @@ re-rendering is safe."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import TEMPLATE_DIR, run, tool, uv
+from . import template_release
+from .conftest import run, tool, uv
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
 NEW_FILE = "{{cookiecutter.service_slug}}/docs/runbook.md"
 # A change of the team's own, made after generation, that the update must keep.
 OWN_CHANGE = ("src/orders_service/settings.py", "\n# Settings owned by the payments team from here on.\n")
+TEAM_INDEX = "https://pypi.example.com/simple/"
+
+
+def makefile_line(service: Path, name: str) -> str:
+    return next(line for line in (service / "Makefile").read_text().splitlines() if line.startswith(f"{name} "))
 
 
 def git(repository: Path, *arguments: str) -> str:
     return run(["git", *GIT_IDENTITY, *arguments], cwd=repository).stdout.strip()
 
 
-def copy_of_the_template(destination: Path) -> Path:
-    """The tracked files of this checkout as a template repository of its own."""
-    tracked = (
-        subprocess.run(["git", "ls-files", "-z"], cwd=TEMPLATE_DIR, capture_output=True, check=True)
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, tracked):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(TEMPLATE_DIR / name, target)
-    git(destination, "init", "-q", "-b", "main")
-    git(destination, "add", "-A")
-    git(destination, "commit", "-q", "-m", "template release v1")
-    git(destination, "tag", "v1")
-    return destination
-
-
 def cruft_create(template: Path, release: str, output_dir: Path) -> Path:
+    answers = json.dumps({"perf_tool_index": TEAM_INDEX})
     run(
-        [tool("cruft"), "create", "--no-input", "--checkout", release, "--output-dir", str(output_dir), str(template)],
+        [
+            *(tool("cruft"), "create", "--no-input", "--checkout", release),
+            *("--output-dir", str(output_dir), "--extra-context", answers, str(template)),
+        ],
         cwd=output_dir.parent,
     )
     return output_dir / "orders-service"
@@ -60,7 +51,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_cruft_update_brings_a_later_template_release_into_a_generated_service(tmp_path: Path) -> None:
-    template = copy_of_the_template(tmp_path / "template")
+    template = template_release.release(tmp_path / "template", tag="v1")
     service = cruft_create(template, "v1", tmp_path / "services")
     cruft_state = json.loads((service / ".cruft.json").read_text())
     assert cruft_state["commit"] == git(template, "rev-parse", "v1")
@@ -77,6 +68,10 @@ def test_cruft_update_brings_a_later_template_release_into_a_generated_service(t
     (template / NEW_FILE).write_text("# {{ cookiecutter.service_name }} runbook\n")
     readme = template / "{{cookiecutter.service_slug}}" / "README.md"
     readme.write_text(readme.read_text().replace("## Run it and test it", "## Run it and test it (updated)"))
+    # ... and releases a new perf tool, which the Makefile pins.
+    makefile = template / "{{cookiecutter.service_slug}}" / "Makefile"
+    released = makefile_line(template / "{{cookiecutter.service_slug}}", "PERF_GATE_VERSION")
+    makefile.write_text(makefile.read_text().replace(released, "PERF_GATE_VERSION := 99.0.0"))
     git(template, "add", "-A")
     git(template, "commit", "-q", "-m", "template release v2")
     git(template, "tag", "v2")
@@ -87,6 +82,10 @@ def test_cruft_update_brings_a_later_template_release_into_a_generated_service(t
 
     assert (service / "docs" / "runbook.md").read_text() == "# Orders Service runbook\n"
     assert "## Run it and test it (updated)" in (service / "README.md").read_text()
+    # The perf tool's pin moves; where it comes from (the team's index, the template's URL) stays.
+    assert makefile_line(service, "PERF_GATE_VERSION") == "PERF_GATE_VERSION := 99.0.0"
+    assert makefile_line(service, "PERF_GATE_INDEX") == f"PERF_GATE_INDEX ?= {TEAM_INDEX}"
+    assert makefile_line(service, "TEMPLATE_REPOSITORY") == f"TEMPLATE_REPOSITORY ?= file://{template}"
     assert not list(service.rglob("*.rej")), "the update left rejected hunks"
     assert json.loads((service / ".cruft.json").read_text())["commit"] == git(template, "rev-parse", "v2")
     run([tool("cruft"), "check"], cwd=service)

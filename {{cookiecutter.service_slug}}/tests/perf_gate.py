@@ -1,30 +1,32 @@
-"""The perf tool as ``make perf-gate`` runs it: the version the Makefile pins
-(``PERF_GATE``), or ``$PERF_GATE`` when set, through ``uv tool run``."""
+"""The perf tool as ``make perf-top`` runs it: the command line the Makefile
+builds (the version it pins, from the template's repository or your package
+index, or ``$PERF_GATE`` when set), so these tests meet the tool exactly as
+an engineer does."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
+import shlex
 import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
-PIN = re.compile(r"^PERF_GATE \?= (\S+)$", re.MULTILINE)
+PROJECT = Path(__file__).resolve().parents[1]
 
 
-def command() -> list[str]:
-    spec = os.environ.get("PERF_GATE")
-    if not spec:
-        pinned = PIN.search(MAKEFILE.read_text())
-        assert pinned, f"no 'PERF_GATE ?= <requirement>' line in {MAKEFILE}"
-        spec = pinned.group(1)
-    # `uv run` names itself in $UV; otherwise the uv on PATH.
-    uv = os.environ.get("UV") or shutil.which("uv")
-    assert uv, "uv is not on PATH (the perf tool runs through `uv tool run`)"
-    return [uv, "tool", "run", "--from", spec, "perf-gate"]
+@cache
+def command() -> tuple[str, ...]:
+    printed = subprocess.run(
+        ["make", "--no-print-directory", "-s", "perf-gate-command"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert printed.returncode == 0, f"make perf-gate-command failed: {printed.stderr.strip()}"
+    return tuple(shlex.split(printed.stdout))
 
 
 def run(*arguments: str) -> subprocess.CompletedProcess[str]:
