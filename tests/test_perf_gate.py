@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from . import docker_support
 from .conftest import make, run, uv, uv_environment
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
@@ -39,7 +40,18 @@ def gate(project: Path, base_image: str, *extra: str) -> subprocess.CompletedPro
     environment = uv_environment()
     environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
     environment["BASE_IMAGE"] = base_image
-    return make(project, "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}", env=environment)
+    before = image_ids()
+    outcome = make(project, "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}", env=environment)
+    # Pass or fail, the gate removes the images it built (both sides, their
+    # Valgrind copies, the builder stages' untagged images).
+    left = image_ids() - before
+    assert not left, f"the gate left {len(left)} images behind: {sorted(left)}\n{outcome.stdout[-3000:]}"
+    return outcome
+
+
+def image_ids() -> set[str]:
+    """Every image on the Docker engine, intermediate ones included."""
+    return set(docker_support.docker("images", "--all", "--quiet", "--no-trunc").stdout.split())
 
 
 @pytest.fixture(scope="module")

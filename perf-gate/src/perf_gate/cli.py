@@ -171,6 +171,7 @@ def gate(arguments: argparse.Namespace) -> int:
         report_dir=arguments.report_dir,
         base_image=arguments.base_image,
         service=service,
+        keep_images=arguments.keep_images,
     )
     verdict = run_gate(options)
     return EXIT_CODES[verdict.decision]
@@ -229,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         help="BASE_IMAGE build arg for both images, a mirror or stand-in (default: $BASE_IMAGE, else the Dockerfile's)",
     )
     gate_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
+    gate_parser.add_argument(
+        "--keep-images",
+        action="store_true",
+        help="keep the images it built (both sides, their Valgrind copies, build layers; ~0.7 GB) for a faster "
+        "next run (default: removed when it ends)",
+    )
     gate_parser.set_defaults(run=gate)
     flame_parser = commands.add_parser("flamegraph", help="profile the service locally under the fixed load")
     flame_parser.add_argument("--requests", type=positive, default=300)

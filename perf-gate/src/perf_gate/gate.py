@@ -14,6 +14,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from . import load, report, stats
 from .config import ServiceConfig
+from .images import BuiltImages
 from .instructions import CallgrindRun, add_valgrind
 from .pprof import Profile, read_profiles
 from .runners import profiled_container
@@ -59,6 +61,8 @@ class GateOptions:
     report_dir: Path
     base_image: str | None
     service: ServiceConfig
+    # Leave the images it built (both sides, their Valgrind copies, build layers) for the next run.
+    keep_images: bool
 
 
 @dataclass
@@ -69,6 +73,11 @@ class Side:
     profile_dir: Path
     cpu_per_request: list[float] = field(default_factory=list)
     instructions_per_request: list[float] = field(default_factory=list)
+
+    @property
+    def counted_image(self) -> str:
+        """The side's image plus Valgrind, for the instruction counts."""
+        return f"{self.image}-callgrind"
 
 
 def git(project: Path, *arguments: str) -> str:
@@ -242,10 +251,9 @@ def decide_by_instructions(options: GateOptions, sides: tuple[Side, Side], log: 
     verdict: stats.Verdict | None = None
     try:
         for side in sides:
-            counted_image = f"{side.image}-callgrind"
-            add_valgrind(side.image, counted_image)
+            add_valgrind(side.image, side.counted_image)
             runs[side.name] = CallgrindRun(
-                counted_image, options.report_dir / "callgrind" / side.name, options.service.environment
+                side.counted_image, options.report_dir / "callgrind" / side.name, options.service.environment
             )
         warm_up_requests = load.plan(options.service.mix, INSTRUCTION_WARMUP_REQUESTS, options.seed + 1)
         for side in sides:
@@ -288,23 +296,38 @@ def run_gate(options: GateOptions, log: Any = print) -> stats.Verdict:
     baseline_sha = resolve_baseline(options.project, options.baseline_ref)
     candidate_sha = git(options.project, "rev-parse", "HEAD")
     profiles = options.report_dir / "profiles"
-    baseline = Side("baseline", f"{options.service.image}:perf-baseline", baseline_sha, profiles / "baseline")
-    candidate = Side("candidate", f"{options.service.image}:perf-candidate", candidate_sha, profiles / "candidate")
-
-    with tempfile.TemporaryDirectory(prefix="perf-gate-") as scratch:
-        baseline_context = Path(scratch) / "baseline"
-        export_commit(options.project, baseline_sha, baseline_context)
-        log(f"building baseline {baseline_sha[:12]} and candidate (working tree at {candidate_sha[:12]})")
-        build(options, baseline_context, baseline.image, baseline_sha, "perf-baseline")
-    build(options, options.project, candidate.image, candidate_sha, "perf-candidate")
+    # Tags of this run alone: two gates on one Docker engine (two checkouts, CI jobs
+    # sharing a machine) never build over, measure or remove each other's images.
+    run = uuid.uuid4().hex[:8]
+    baseline = Side("baseline", f"{options.service.image}:perf-baseline-{run}", baseline_sha, profiles / "baseline")
+    candidate = Side(
+        "candidate", f"{options.service.image}:perf-candidate-{run}", candidate_sha, profiles / "candidate"
+    )
 
     sides = (baseline, candidate)
+    images = BuiltImages(keep=options.keep_images)
+    for side in sides:
+        images.add(side.image)
     if options.measure == "instructions":
-        verdict = decide_by_instructions(options, sides, log)
-        log(f"profiling both for the function table: {options.profile_rounds} rounds of CPU windows")
-        native_rounds(options, sides, options.profile_rounds, PROFILE_WINDOW_REQUESTS, lambda _: False, log)
-    else:
-        verdict = decide_by_cpu(options, sides, log)
+        for side in sides:
+            images.add(side.counted_image)
+    try:
+        with tempfile.TemporaryDirectory(prefix="perf-gate-") as scratch:
+            baseline_context = Path(scratch) / "baseline"
+            export_commit(options.project, baseline_sha, baseline_context)
+            log(f"building baseline {baseline_sha[:12]} and candidate (working tree at {candidate_sha[:12]})")
+            build(options, baseline_context, baseline.image, baseline_sha, "perf-baseline")
+        build(options, options.project, candidate.image, candidate_sha, "perf-candidate")
+
+        if options.measure == "instructions":
+            verdict = decide_by_instructions(options, sides, log)
+            log(f"profiling both for the function table: {options.profile_rounds} rounds of CPU windows")
+            native_rounds(options, sides, options.profile_rounds, PROFILE_WINDOW_REQUESTS, lambda _: False, log)
+        else:
+            verdict = decide_by_cpu(options, sides, log)
+    finally:
+        # Pass, fail or error: what the run built goes (unless kept) before the report is read.
+        images.finish(log)
     looks = look_points(options)
 
     baseline_profile, candidate_profile = side_profile(baseline), side_profile(candidate)
