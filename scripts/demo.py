@@ -4,6 +4,8 @@ Bakes a service with the default answers, stamps it with this checkout's
 commit as an image build would, starts ddapm-test-agent as the stand-in for the
 Datadog Agent, runs the service, drives its workload endpoints, stops it with
 SIGTERM (which flushes the last profile), and prints what the agent received.
+The profiles outlive the demo in a folder it names, with the commands that
+read them again.
 
 Run it through ``python3 dev.py demo`` (which installs what it needs).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import httpx
 from cookiecutter.main import cookiecutter
+from perf_gate.agent_source import span_ids_of_trace
 from perf_gate.service import ServiceProcess
 
 from tests import agent as agent_support
@@ -34,6 +37,7 @@ ROUNDS = 5
 # The caller's trace one request joins, as its logs or traceparent would show it.
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
+STARTED = time.monotonic()
 
 
 def template_commit() -> str:
@@ -48,7 +52,8 @@ def template_commit() -> str:
 
 
 def step(message: str) -> None:
-    print(f"==> {message}", flush=True)
+    """One line per phase, with the seconds since the demo started."""
+    print(f"==> {time.monotonic() - STARTED:5.1f} s  {message}", flush=True)
 
 
 def run_quietly(command: list[str], cwd: Path) -> None:
@@ -92,43 +97,62 @@ def report(uploads: list[ProfileUpload], requests: int) -> None:
         print(f"  {endpoint:<20} {count}")
 
 
-# The perf tool as a service runs it (`uv tool run --from "$(PERF_GATE)" perf-gate`),
-# here from this checkout's package, installed in the template's environment.
+# The perf tool as a service runs it (its Makefile's `perf-gate` targets), here
+# from this checkout's package, installed in the template's environment.
 PERF_TOOL = [sys.executable, "-m", "perf_gate"]
 
 
-def one_traces_cpu(agent_url: str, project: Path) -> None:
-    """From a trace id to the functions its request burned CPU in."""
-    result = subprocess.run(
-        [*PERF_TOOL, "top", "--agent", agent_url, "--trace-id", CALLER_TRACE_ID, "--limit", "5"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    print()
-    print("One request's CPU, from the trace id its caller sent:")
-    print(f"  perf-gate top --agent {agent_url} --trace-id {CALLER_TRACE_ID}")
-    print(result.stdout.rstrip() or result.stderr.rstrip())
+def shown(path: Path) -> str:
+    """``path`` as the reader can type it from where they ran the demo."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
 
 
-def where_the_cpu_went(uploads: list[ProfileUpload], project: Path, scratch: Path) -> None:
-    """What the profiles say, read by the perf tool's `perf-gate top`."""
-    scratch.mkdir(parents=True, exist_ok=True)
+def save_profiles(uploads: list[ProfileUpload], folder: Path) -> list[Path]:
+    """Each upload's pprof, to read again after the agent is gone."""
     paths = []
     for index, upload in enumerate(uploads):
-        path = scratch / f"upload-{index:03d}.pprof"
+        path = folder / f"upload-{index:03d}.pprof"
         path.write_bytes(upload.attachments["profile.pprof"])
-        paths.append(str(path))
-    result = subprocess.run(
-        [*PERF_TOOL, "top", "--limit", "8", *paths], cwd=project, capture_output=True, text=True, check=False
-    )
+        paths.append(path)
+    return paths
+
+
+def perf_top(arguments: list[str], project: Path) -> str:
+    result = subprocess.run([*PERF_TOOL, "top", *arguments], cwd=project, capture_output=True, text=True, check=False)
+    return result.stdout.rstrip() or result.stderr.rstrip()
+
+
+def where_the_cpu_went(paths: list[Path], project: Path) -> None:
+    """What the profiles say, read by the perf tool's `perf-gate top`."""
     print()
     print("Where the CPU went, by function and the endpoint that ran it (`perf-gate top`):")
-    print(result.stdout.rstrip() or result.stderr.rstrip())
+    print(perf_top(["--limit", "8", *map(str, paths)], project))
     print()
     print("In Datadog, the same tags let the profile comparison view point a regression at its commit,")
     print("and the endpoint and span labels lead from a slow request's trace to the code it ran.")
+
+
+def one_traces_cpu(agent_url: str, spans: list[int], project: Path) -> None:
+    """From a trace id to the functions its request burned CPU in."""
+    print()
+    print(f"One request's CPU, from the trace id its caller sent ({CALLER_TRACE_ID}); the test agent's")
+    print(f"traces name its spans ({', '.join(map(str, spans)) or 'none received'}):")
+    print(f"  perf-gate top --agent {agent_url} --trace-id {CALLER_TRACE_ID}")
+    print(perf_top(["--agent", agent_url, "--trace-id", CALLER_TRACE_ID, "--limit", "5"], project))
+
+
+def afterwards(folder: Path, spans: list[int]) -> None:
+    """Commands that still work once the demo, its service and its agent are gone."""
+    tool = shown(Path(sys.executable).with_name("perf-gate"))
+    files = f"{shown(folder)}/*.pprof"
+    only_the_request = " ".join(f"--span-id {span}" for span in spans)
+    print()
+    print(f"The service and the test agent stopped with the demo; the profiles stay in {shown(folder)}/:")
+    print(f"  {tool} top {files}")
+    if spans:
+        print(f"  {tool} top {only_the_request} {files}    # the traced request alone")
+    print(f"  {tool} samples {files} > samples.jsonl    # every sample: function, values, labels")
 
 
 def main() -> int:
@@ -169,10 +193,18 @@ def main() -> int:
         time.sleep(float(UPLOAD_INTERVAL_SECONDS))
         step("stopping the service with SIGTERM (drain, then flush the last profile)")
         service.stop()
+        step("waiting for the last profile upload")
         uploads = agent.wait_for_profiles(count=1, timeout=30)
+        spans = sorted(span_ids_of_trace(agent.url, int(CALLER_TRACE_ID, 16)))
+        profiles = Path(tempfile.mkdtemp(prefix="profiling-demo-profiles-"))
+        step(f"reading {len(uploads)} profiles with perf-gate top (kept in {shown(profiles)}/)")
+        paths = save_profiles(uploads, profiles)
         report(uploads, requests)
-        where_the_cpu_went(uploads, project, workdir / "profiles")
-        one_traces_cpu(agent.url, project)
+        where_the_cpu_went(paths, project)
+        one_traces_cpu(agent.url, spans, project)
+        afterwards(profiles, spans)
+        print()
+        print(f"demo done in {time.monotonic() - STARTED:.0f} s")
         if arguments.keep:
             print(f"baked service kept in {project}")
         return 0
