@@ -1,9 +1,11 @@
 """The generated image, built and run on a real Docker engine: provenance baked
-from build args reaches labels, /version and every profile; the container runs
-read-only as non-root, turns healthy, and stops gracefully with a final profile."""
+from build args reaches labels, /version and every profile, and an image that
+cannot name its commit says so (or is not built); the container runs read-only
+as non-root, turns healthy, and stops gracefully with a final profile."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +17,7 @@ import pytest
 from . import docker_support
 from .agent import TestAgent
 from .conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, serve_container
-from .docker_support import Container
+from .docker_support import Container, DockerError
 
 GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
 VERSION = "1.2.3"
@@ -48,6 +50,17 @@ def stamped_image(base_image: str, default_project: Path) -> Iterator[str]:
 def unstamped_image(base_image: str, default_project: Path) -> Iterator[str]:
     tag = f"{IMAGE}:unstamped"
     docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image})
+    yield tag
+    docker_support.docker("rmi", "-f", tag, check=False)
+
+
+@pytest.fixture(scope="module")
+def commit_unknown_image(base_image: str, default_project: Path) -> Iterator[str]:
+    """Built with a version and no GIT_SHA (`make image GIT_SHA=unknown` outside
+    git, or a `docker build` that forgot it). The bake step's build-time WARNING
+    is test_build_info's: a cached layer does not print it again."""
+    tag = f"{IMAGE}:commit-unknown"
+    docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image, "VERSION": VERSION})
     yield tag
     docker_support.docker("rmi", "-f", tag, check=False)
 
@@ -177,6 +190,36 @@ def test_image_built_without_build_args_reports_dev_and_unknown(
     )
     version = httpx.get(f"{url}/version", timeout=5).json()
     assert (version["version"], version["git_commit_sha"]) == ("dev", "unknown")
-    assert "no build info baked in" in container.logs()
+    assert version["provenance_warning"].startswith("no build info baked in"), version
+    assert container.logs().count("no build info baked in") == 1, container.logs()
     labels = docker_support.image_labels(unstamped_image)
     assert labels["org.opencontainers.image.revision"] == "unknown"
+
+
+def test_an_image_whose_commit_is_unknown_says_so_once_at_start_and_in_version(
+    commit_unknown_image: str, start_container: Callable[..., Container]
+) -> None:
+    container, url = serve_container(
+        start_container, commit_unknown_image, {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false"}
+    )
+    version = httpx.get(f"{url}/version", timeout=5).json()
+    assert (version["version"], version["git_commit_sha"]) == (VERSION, "unknown"), version
+    assert version["provenance_warning"].startswith(f"commit unknown: version {VERSION} was built without GIT_SHA")
+    lines = [json.loads(line) for line in container.logs().splitlines() if line.strip()]
+    warnings = [line for line in lines if line["message"].startswith("commit unknown")]
+    assert [line["level"] for line in warnings] == ["WARNING"], f"expected one warning at start, got {warnings}"
+    assert warnings[0]["message"] == version["provenance_warning"]
+
+
+def test_a_build_given_an_empty_git_sha_stops_with_one_line_saying_what_to_do(
+    base_image: str, default_project: Path
+) -> None:
+    # What `--build-arg GIT_SHA=$(git rev-parse HEAD)` passes outside a git repository.
+    tag = f"{IMAGE}:empty-sha"
+    with pytest.raises(DockerError) as refused:
+        docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image, "GIT_SHA": "", "VERSION": VERSION})
+    docker_support.docker("rmi", "-f", tag, check=False)
+    said = [line for line in str(refused.value).splitlines() if "GIT_SHA is empty" in line]
+    assert len(said) == 1, str(refused.value)
+    assert "commit the code and build with `make image`" in said[0].lower(), said[0]
+    assert "GIT_SHA=unknown" in said[0], said[0]

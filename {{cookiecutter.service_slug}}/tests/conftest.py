@@ -83,11 +83,14 @@ def baked_build() -> Iterator[BuildInfo]:
 
 @pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start the service as a real process; every one is stopped afterwards."""
+    """Start the service as a real process; every one is stopped afterwards.
+    ``own_stderr=True`` keeps its stderr apart from its log (``errors()``)."""
     started: list[ServiceProcess] = []
 
-    def start(**environment: str) -> ServiceProcess:
-        service = ServiceProcess(PACKAGE, environment, tmp_path / f"service-{len(started)}.log")
+    def start(*, own_stderr: bool = False, **environment: str) -> ServiceProcess:
+        log_path = tmp_path / f"service-{len(started)}.log"
+        stderr_path = log_path.with_suffix(".stderr") if own_stderr else None
+        service = ServiceProcess(PACKAGE, environment, log_path, stderr_path)
         started.append(service)
         return service.start()
 

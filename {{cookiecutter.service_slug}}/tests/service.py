@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,19 +27,25 @@ def isolated_environment(overrides: dict[str, str]) -> dict[str, str]:
 
 
 class ServiceProcess:
-    """``python -m <package>`` on a free loopback port, logs to a file."""
+    """``python -m <package>`` on a free loopback port, logs to a file (stderr
+    to the same file, or to ``stderr_path`` when given)."""
 
-    def __init__(self, package: str, environment: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, package: str, environment: dict[str, str], log_path: Path, stderr_path: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.stderr_path = stderr_path
         self.environment = isolated_environment({"HOST": "127.0.0.1", "PORT": str(self.port), **environment})
         self.command = [sys.executable, "-m", package]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServiceProcess:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(self.command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self.log_path.open("wb"))
+            stderr = files.enter_context(self.stderr_path.open("wb")) if self.stderr_path else subprocess.STDOUT
+            self.process = subprocess.Popen(self.command, env=self.environment, stdout=log, stderr=stderr)
         wait_for_http(f"{self.url}/healthz", timeout, self.process)
         return self
 
@@ -61,6 +68,11 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def errors(self) -> str:
+        """What the process wrote to stderr, when that went to a file of its own."""
+        assert self.stderr_path is not None, "stderr goes to the log file"
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
 
 def _status_mib(pid: int, field: str) -> float:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import ast
 import inspect
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,9 @@ from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.observability import Observability
 from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, ProfileSet
 from {{ cookiecutter.package_name }}.settings import load_settings
+
+from .agent import free_port
+from .service import isolated_environment
 
 CHANGES = 600  # ddtrace 4.16 without the restore could start no thread after ~500
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}"
@@ -172,3 +178,44 @@ def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
         observability.stop()
     # The profiler's own threads (sampler, scheduler) ended with it.
     assert threading.active_count() == threads_before
+
+
+def test_the_exporter_still_says_a_failed_final_upload_on_stderr_before_stop_returns() -> None:
+    """profile_uploads.py's only signal: with no Agent, stop(flush=True) writes a
+    line beginning with one of PROFILE_EXPORT_FAILURES to fd 2, and has written
+    it by the time it returns."""
+    ddtrace_internals = internals()
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from ddtrace.profiling import Profiler
+        profiler = Profiler()
+        profiler.start()
+        time.sleep(0.2)
+        profiler.stop(flush=True)
+        sys.stderr.write("stop returned\\n")
+        """
+    )
+    environment = isolated_environment({"DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}"})
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = result.stderr.splitlines()
+    assert "stop returned" in lines, f"the profiler did not stop cleanly:\n{result.stderr}"
+    failures = [line for line in lines if line.startswith(ddtrace_internals.PROFILE_EXPORT_FAILURES)]
+    assert failures, upgrade_message(f"a final upload with no Agent wrote no failure line to stderr: {lines}")
+    assert lines.index(failures[0]) < lines.index("stop returned"), upgrade_message(
+        "the failure line of the final upload came after stop(flush=True) returned"
+    )
+
+
+def test_every_export_failure_line_is_still_in_the_native_exporter() -> None:
+    from ddtrace.internal.datadog import profiling
+
+    libraries = list(Path(profiling.__file__).parent.glob("libdd_wrapper*"))
+    assert libraries, upgrade_message("no libdd_wrapper library next to ddtrace.internal.datadog.profiling")
+    native = b"".join(library.read_bytes() for library in libraries)
+    for prefix in internals().PROFILE_EXPORT_FAILURES:
+        assert prefix.encode() in native, upgrade_message(f"the profile exporter no longer writes {prefix!r}")
+    interval = internals().upload_interval_seconds()
+    assert isinstance(interval, float) and interval > 0, upgrade_message("profiling config has no upload_interval")

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import load_settings
 from {{ cookiecutter.package_name }}.workload import MAX_ALLOCATION_MB, MAX_CPU_ITERATIONS
@@ -33,6 +34,7 @@ def test_version_reports_identity_and_nothing_secret(make_client: Callable[..., 
         "version": "dev",
         "git_commit_sha": "unknown",
         "git_repository_url": "{{ cookiecutter.repository_url }}",
+        "provenance_warning": BuildInfo("dev", "unknown").provenance_warning,
         "profiling": {
             "enabled": False,
             "profiles": [],

@@ -14,7 +14,7 @@ import uvicorn
 from .build_info import BuildInfoError, load_build_info
 from .identity import resolve_identity
 from .logs import logging_config
-from .observability import prepare_ddtrace_environment
+from .observability import capture_native_stderr, prepare_ddtrace_environment
 from .settings import ConfigurationError, load_settings
 
 
@@ -23,24 +23,29 @@ def main() -> int:
         settings = load_settings()
         # Logging first, so start-up warnings (an unbaked build) are formatted.
         logging.config.dictConfig(logging_config(settings.log_level, settings.resolved_log_format()))
+        logging.captureWarnings(True)
         build = load_build_info()
         # Before FastAPI is imported: it imports OpenTelemetry, whose context
         # is ddtrace's, which imports ddtrace, which reads the identity once.
         prepare_ddtrace_environment(resolve_identity(settings, build), settings.dd_trace_enabled)
-        from .main import create_app
-
-        app = create_app(settings, build)
     except (ConfigurationError, BuildInfoError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # configured above
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        server_header=False,
-    )
+    # From here on, what native code writes to stderr comes out as log lines too.
+    native_stderr, uploads = capture_native_stderr()
+    try:
+        from .main import create_app
+
+        uvicorn.run(
+            create_app(settings, build, uploads),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # configured above
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            server_header=False,
+        )
+    finally:
+        native_stderr.close()
     return 0
 
 

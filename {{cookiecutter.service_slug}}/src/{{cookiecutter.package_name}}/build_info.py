@@ -17,6 +17,9 @@ from pathlib import Path
 BUILD_INFO_FILE = Path(__file__).with_name("_build_info.json")
 UNBAKED_VERSION = "dev"
 UNBAKED_GIT_SHA = "unknown"
+# scripts/version.sh ends the version with this when the work tree had changes
+# no commit holds: the image is then its commit *plus* those changes.
+DIRTY_SUFFIX = "-dirty"
 
 GIT_SHA = re.compile(r"[0-9a-f]{40}")
 # Versions become Docker tags and Datadog tag values: keep them to that alphabet.
@@ -38,6 +41,27 @@ class BuildInfo:
     def is_baked(self) -> bool:
         """False for a local checkout that no build stamped."""
         return self.git_commit_sha != UNBAKED_GIT_SHA or self.version != UNBAKED_VERSION
+
+    @property
+    def provenance_warning(self) -> str | None:
+        """Why profiles of this build cannot be traced to exactly one commit, or
+        None when they can. Logged once at start and shown by ``/version``."""
+        if not self.is_baked:
+            return (
+                f"no build info baked in: version={self.version} git.commit.sha={self.git_commit_sha}; "
+                "build the image with GIT_SHA and VERSION so profiles point to a commit"
+            )
+        if self.git_commit_sha == UNBAKED_GIT_SHA:
+            return (
+                f"commit unknown: version {self.version} was built without GIT_SHA, so profiles and /version "
+                "cannot point to the code; build it with `make image` from a committed git checkout"
+            )
+        if self.version.endswith(DIRTY_SUFFIX):
+            return (
+                f"built from uncommitted changes: version {self.version} is commit {self.git_commit_sha} plus "
+                "changes no commit holds; commit them and build again"
+            )
+        return None
 
 
 def parse_build_info(text: str) -> BuildInfo:
@@ -70,17 +94,32 @@ def render_build_info(version: str, git_commit_sha: str) -> str:
     return text
 
 
+# `git rev-parse HEAD` outside a git repository prints nothing: GIT_SHA is empty.
+NO_COMMIT = (
+    "error: GIT_SHA is empty: there is no commit to bake (built outside a git repository, or before the "
+    "first commit?). Commit the code and build with `make image`, or pass GIT_SHA=unknown to build an "
+    "image that says its commit is unknown."
+)
+
+
 def main(argv: list[str]) -> int:
     """``python -m <package>.build_info VERSION GIT_SHA``: bake, as the image build does."""
     if len(argv) != 2:
         print("usage: python -m {{ cookiecutter.package_name }}.build_info VERSION GIT_SHA", file=sys.stderr)
         return 2
+    version, git_commit_sha = argv
+    if not git_commit_sha.strip():
+        print(NO_COMMIT, file=sys.stderr)
+        return 1
     try:
-        text = render_build_info(version=argv[0], git_commit_sha=argv[1])
+        text = render_build_info(version=version, git_commit_sha=git_commit_sha)
     except BuildInfoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     BUILD_INFO_FILE.write_text(text, encoding="utf-8")
+    warning = BuildInfo(version=version, git_commit_sha=git_commit_sha).provenance_warning
+    if warning is not None:
+        print(f"WARNING: {warning}", file=sys.stderr)
     return 0
 
 

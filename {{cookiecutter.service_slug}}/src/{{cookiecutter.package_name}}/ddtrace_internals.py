@@ -64,6 +64,29 @@ _UNPATCHED_THREAD_METHODS: dict[str, Callable[..., Any]] = {
 }
 
 
+# How the lines begin that ddtrace's native profile exporter (dd_wrapper's
+# uploader.cpp and ddup_interface.cpp) writes to stderr when a profile is not
+# delivered: its only report of it, as ``ddup.upload()`` drops the result. A
+# stop flushes in the calling thread, so the line of a failed final upload is
+# written before ``stop(flush=True)`` returns. An HTTP error status from the
+# Agent (a 500, a 403) is not among them: ddtrace 4.16 reports it nowhere.
+PROFILE_EXPORT_FAILURES: tuple[str, ...] = (
+    "Error uploading",
+    "Error initializing runtime",
+    "Failed to create uploader",
+    "ddup_upload() called before ddup_start()",
+    "Error opening output file",
+    "Error writing to",
+    "Error getting bytes from encoded profile",
+)
+
+
+def upload_interval_seconds() -> float:
+    """``DD_PROFILING_UPLOAD_INTERVAL`` as ddtrace read it (its default: 60 s)."""
+    interval: float = profiling_config.upload_interval
+    return interval
+
+
 def heap_sample_bytes() -> int:
     """``DD_PROFILING_HEAP_SAMPLE_SIZE`` as ddtrace read it (its default: 1 MiB)."""
     size: int = profiling_config.heap.sample_size

@@ -12,6 +12,14 @@ from typing import Any
 
 # Attributes ddtrace's log injection puts on every record made inside a span.
 CORRELATION_ATTRIBUTES = ("dd.trace_id", "dd.span_id", "dd.service", "dd.env", "dd.version")
+# The record attribute whose dict a JSON line adds as fields of its own.
+FIELDS_ATTRIBUTE = "fields"
+
+
+def with_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``extra=`` for a log call whose JSON line should carry ``fields`` too
+    (a plain-text line shows the message only)."""
+    return {FIELDS_ATTRIBUTE: fields}
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +39,10 @@ class JsonFormatter(logging.Formatter):
         for attribute in CORRELATION_ATTRIBUTES:
             if attribute in record.__dict__:
                 document[attribute] = str(record.__dict__[attribute])
+        fields = record.__dict__.get(FIELDS_ATTRIBUTE)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                document.setdefault(key, value)
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, http_version, status = record.args
             document.update(
@@ -75,4 +87,7 @@ def logging_config(log_level: str, log_format: str) -> dict[str, Any]:
             # The OpenTelemetry SDK's export problems (an Agent without OTLP on).
             "opentelemetry": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
+        # Any other library's warnings (asyncio's, Python's warnings module's)
+        # in the same format, not as logging's bare last-resort text on stderr.
+        "root": {"handlers": ["stdout"], "level": "WARNING"},
     }

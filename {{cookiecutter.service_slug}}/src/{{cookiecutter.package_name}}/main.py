@@ -11,18 +11,22 @@ from .build_info import BuildInfo, load_build_info
 from .dependencies import ServiceState
 from .lifespan import build_lifespan
 from .observability import Observability
+from .profile_uploads import UploadMonitor
 from .routes import health, meta, workload
 from .settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, build: BuildInfo | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, build: BuildInfo | None = None, uploads: UploadMonitor | None = None
+) -> FastAPI:
     # 1. Configuration: the environment, and the provenance baked at build time.
     settings = settings or load_settings()
     build = build or load_build_info()
 
     # 2. Observability: tracing now, so the app below is instrumented; the
-    #    profiler starts with serving (lifespan.py).
-    observability = Observability(settings, build)
+    #    profiler starts with serving (lifespan.py). ``uploads`` watches the
+    #    profile uploads when the entry point captures stderr.
+    observability = Observability(settings, build, uploads)
     observability.init()
 
     # 3. The state routes share, and the lifespan that starts and stops it.

@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING
 
 from .build_info import BuildInfo
 from .identity import Identity, resolve_identity
+from .profile_uploads import UploadMonitor
 from .profiling_control import ProfileSet
 from .settings import Settings
+from .stderr_capture import StderrCapture
 
 if TYPE_CHECKING:
     from ddtrace.profiling.profiler import Profiler
@@ -109,13 +111,33 @@ def prepare_ddtrace_environment(identity: Identity, tracing: bool) -> None:
     os.environ.setdefault("DD_MAIN_PACKAGE", DISTRIBUTION_NAME)
 
 
+def capture_native_stderr() -> tuple[StderrCapture, UploadMonitor]:
+    """Route the process's stderr (fd 2) through logging: what ddtrace's native
+    code writes there becomes log lines, a failed profile upload a rate-limited
+    warning. For the entry point only (fd 2 is the whole process's); call it
+    after ``prepare_ddtrace_environment()``, as it imports ddtrace."""
+    from . import ddtrace_internals
+
+    capture = StderrCapture()
+    uploads = UploadMonitor(
+        ddtrace_internals.PROFILE_EXPORT_FAILURES,
+        warn_every_seconds=ddtrace_internals.upload_interval_seconds(),
+        wait_until_read=capture.wait_until_read,
+    )
+    capture.start(uploads.on_stderr_line)
+    return capture, uploads
+
+
 class Observability:
     """Tracing, metrics and continuous profiling for one process."""
 
-    def __init__(self, settings: Settings, build: BuildInfo) -> None:
+    def __init__(self, settings: Settings, build: BuildInfo, uploads: UploadMonitor | None = None) -> None:
         self.settings = settings
         self.build = build
         self.identity = resolve_identity(settings, build)
+        # What the stop of a profiler says about its last upload: observed when
+        # the entry point captures stderr (capture_native_stderr), else not.
+        self.uploads = uploads or UploadMonitor()
         self.profile_set = ProfileSet(enabled=False, profiles=frozenset(), heap_sample_bytes=0)
         self._profiler: Profiler | None = None
         self._meter_provider: MeterProvider | None = None
@@ -131,13 +153,9 @@ class Observability:
         """Configure tracing. Call before the FastAPI app is built, so that its
         middleware stack is traced and profiles can name endpoints."""
         prepare_ddtrace_environment(self.identity, self.settings.dd_trace_enabled)
-        if not self.build.is_baked:
-            logger.warning(
-                "no build info baked in: version=%s git.commit.sha=%s; build the image with "
-                "GIT_SHA and VERSION so profiles point to a commit",
-                self.build.version,
-                self.build.git_commit_sha,
-            )
+        provenance_warning = self.build.provenance_warning
+        if provenance_warning is not None:
+            logger.warning("%s", provenance_warning)
         with _keeping_signal_handlers():
             import ddtrace
 
@@ -223,8 +241,8 @@ class Observability:
 
         profiler, self._profiler = self._profiler, None
         if profiler is not None:
-            ddtrace_internals.stop_profiler(profiler)
-            logger.info("profiler stopped; final profile flushed")
+            with self.uploads.final_flush():
+                ddtrace_internals.stop_profiler(profiler)
 
     def stop(self) -> None:
         """Flush the last profile, metrics and pending spans. Blocks for the
@@ -244,6 +262,9 @@ class Observability:
             from ddtrace.trace import tracer
 
             tracer.shutdown(timeout=TRACER_SHUTDOWN_TIMEOUT_SECONDS)
+        # The process may end right after (uvicorn re-raises SIGTERM): log what
+        # native code wrote to stderr until now while the reader still can.
+        self.uploads.catch_up()
 
 
 def _provide_opentelemetry_tracing() -> None:

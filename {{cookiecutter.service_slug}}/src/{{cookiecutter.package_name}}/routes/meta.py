@@ -24,6 +24,9 @@ class VersionInfo(BaseModel):
     version: str
     git_commit_sha: str
     git_repository_url: str
+    # Why the commit above is not exactly the running code ("unknown", or
+    # uncommitted changes on top of it); null when it is.
+    provenance_warning: str | None
     profiling: ProfilingState
 
 
@@ -37,6 +40,7 @@ async def version(observability: ObservabilityDep) -> VersionInfo:
         version=identity.version,
         git_commit_sha=identity.git_commit_sha,
         git_repository_url=identity.git_repository_url,
+        provenance_warning=observability.build.provenance_warning,
         profiling=ProfilingState(
             enabled=observability.profiling_active,
             profiles=sorted(profile_set.profiles) if observability.profiling_active else [],
