@@ -39,9 +39,10 @@ def ensure_environment() -> None:
     if not venv_python().exists():
         print(f"creating {VENV.name}/", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    print("installing requirements-dev.txt", flush=True)
+    # pip's own lines are the progress: the first install takes about half a minute.
+    print("installing requirements-dev.txt (about 30 s the first time)", flush=True)
     subprocess.run(
-        [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
+        [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(REQUIREMENTS)],
         cwd=ROOT,  # the file's relative paths (-e ./perf-gate) are read from here
         check=True,
     )

@@ -21,6 +21,7 @@ from .service import ISOLATED_NAMES, ISOLATED_PREFIXES, ServiceProcess
 PACKAGE = "{{ cookiecutter.package_name }}"
 BAKED_SHA = "0123456789abcdef0123456789abcdef01234567"
 BAKED_VERSION = "1.4.2"
+PROCESS_FIXTURES = {"start_service", "test_agent"}
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +98,11 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     yield start
     for service in started:
         service.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start a real process (the service, a test agent) are marked
+    ``process``; ``make test-quick`` leaves them out for an edit-and-test loop."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
