@@ -1,6 +1,7 @@
 """The generated project's own checks pass in its own uv environment for
 answers other than the defaults: locked install, ruff, mypy, and its pytest
-suite against a real test agent (the defaults' whole suite runs in
+suite against a real test agent, run from a shell that sets every variable the
+service reads to a hostile value (the defaults' whole suite runs in
 tests/test_day_one.py, through the generated CircleCI test job)."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import run, uv
+from .conftest import run, uv, uv_environment
+from .test_settings_list import settings_variables
 
 # The slowest of the generated suite's tests exercise ddtrace and the process,
 # not anything an answer renders: the day-one test runs them on the default
@@ -37,8 +39,30 @@ VARIANTS = [
 ]
 
 
+def hostile_environment(project: Path, scratch: Path) -> dict[str, str]:
+    """Every variable the settings class reads, set as a developer's shell might
+    hold it, each enough to fail a test if it leaked into one: the suite must
+    isolate itself from all of them (its isolation is derived from that class)."""
+    profiling_off = scratch / "profiling-off.json"
+    profiling_off.write_text('{"enabled": false}')
+    harmful = {
+        "PROFILING_CONTROL_FILE": str(profiling_off),
+        "PROFILING_CONTROL_POLL_SECONDS": "300",
+        "PROFILING_MAX_SAMPLING_INTERVAL_MS": "100",
+        "LOG_FORMAT": "plain",
+        "DD_PROFILING_ENABLED": "false",
+        "DD_TRACE_ENABLED": "false",
+        "WORKLOAD_MAX_CONCURRENCY": "1",
+    }
+    hostile = {name: harmful.get(name, "!hostile!") for name in settings_variables(project)}
+    # And what ddtrace reads for itself.
+    return hostile | {"DD_PROFILING_UPLOAD_INTERVAL": "!hostile!", "DD_PROFILING_OUTPUT_PPROF": "/nonexistent/profile"}
+
+
 @pytest.mark.parametrize("answers", VARIANTS)
-def test_generated_project_passes_its_own_lint_types_and_tests(cookies: Any, answers: dict[str, str]) -> None:
+def test_generated_project_passes_its_own_lint_types_and_tests(
+    cookies: Any, answers: dict[str, str], tmp_path: Path
+) -> None:
     result = cookies.bake(extra_context=answers)
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
@@ -54,6 +78,7 @@ def test_generated_project_passes_its_own_lint_types_and_tests(cookies: Any, ans
         [uv(), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider", *left_out],
         cwd=project,
         timeout=900,
+        env=uv_environment() | hostile_environment(project, tmp_path),
     )
     assert " passed" in outcome.stdout and " failed" not in outcome.stdout, outcome.stdout[-3000:]
     assert f"{len(ANSWER_INDEPENDENT_SLOW_TESTS)} deselected" in outcome.stdout, outcome.stdout[-3000:]

@@ -143,6 +143,20 @@ def test_agent_command() -> list[str]:
     return [uv, "tool", "run", "--from", TEST_AGENT_REQUIREMENT, "ddapm-test-agent"]
 
 
+# The test agent reads these from its environment too (its --port default is
+# int($PORT)): a developer's shell must not configure or break it.
+AGENT_READS = ("PORT", "HOST", "LOG_LEVEL", "ENABLED_CHECKS", "DISABLED_CHECKS")
+AGENT_READS_PREFIXES = ("DD_", "_DD_", "OTEL_", "SNAPSHOT_")
+
+
+def agent_environment() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in AGENT_READS and not key.startswith(AGENT_READS_PREFIXES)
+    }
+
+
 class TestAgent:
     """``ddapm-test-agent`` on free loopback ports (its OTLP ports too, so
     several can run side by side)."""
@@ -167,7 +181,7 @@ class TestAgent:
             f"--otlp-grpc-port={free_port()}",
         ]
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=agent_environment())
         wait_for_http(f"{self.url}/test/session/requests", timeout, self._process)
         return self
 

@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .agent import TestAgent
-from .service import ISOLATED_NAMES, ISOLATED_PREFIXES, ServiceProcess
+from .service import ServiceProcess, read_by_the_service
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 BAKED_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -25,28 +25,25 @@ PROCESS_FIXTURES = {"start_service", "test_agent"}
 
 
 @pytest.fixture(autouse=True)
-def clean_environment() -> Iterator[None]:
-    """Each test starts from an environment without service or Datadog settings;
-    in-process apps neither trace, profile nor send metrics (the process tests do)."""
-    saved = dict(os.environ)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment without anything the service reads
+    (every settings variable, ddtrace's and OpenTelemetry's); in-process apps
+    neither trace, profile nor send metrics (the process tests do)."""
     for key in list(os.environ):
-        if key.startswith(ISOLATED_PREFIXES) or key in ISOLATED_NAMES:
-            del os.environ[key]
-    os.environ.update(
-        {"DD_TRACE_ENABLED": "false", "DD_PROFILING_ENABLED": "false", "DD_RUNTIME_METRICS_ENABLED": "false"}
-    )
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+        if read_by_the_service(key):
+            monkeypatch.delenv(key)
+    for key in ("DD_TRACE_ENABLED", "DD_PROFILING_ENABLED", "DD_RUNTIME_METRICS_ENABLED"):
+        monkeypatch.setenv(key, "false")
 
 
 @pytest.fixture
-def make_client() -> Iterator[Callable[..., TestClient]]:
+def make_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TestClient]]:
     """Build the app from environment overrides and run its lifespan."""
     clients: list[TestClient] = []
 
     def build(**environment: str) -> TestClient:
-        os.environ.update(environment)
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
         app: FastAPI = create_app(load_settings())
         client = TestClient(app)
         client.__enter__()

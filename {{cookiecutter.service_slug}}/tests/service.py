@@ -9,19 +9,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.settings import Settings
+
 from .agent import free_port, terminate, wait_for_http
 
-# Variables the service reads; the parent's values must not leak into a test.
-ISOLATED_PREFIXES = ("DD_", "OTEL_", "WORKLOAD_")
-ISOLATED_NAMES = ("PORT", "HOST", "LOG_LEVEL", "SHUTDOWN_TIMEOUT_SECONDS")
+# What the service reads, so the caller's values must not leak into a test:
+# every variable of the settings class, and the families ddtrace and
+# OpenTelemetry read for themselves.
+SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
+LIBRARY_PREFIXES = ("DD_", "_DD_", "OTEL_")
+
+
+def read_by_the_service(variable: str) -> bool:
+    return variable.upper() in SETTINGS_VARIABLES or variable.upper().startswith(LIBRARY_PREFIXES)
 
 
 def isolated_environment(overrides: dict[str, str]) -> dict[str, str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(ISOLATED_PREFIXES) and key not in ISOLATED_NAMES
-    }
+    environment = {key: value for key, value in os.environ.items() if not read_by_the_service(key)}
     environment.update(overrides)
     return environment
 

@@ -64,8 +64,10 @@ def test_unbaked_build_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert any("no build info baked in" in record.getMessage() for record in caplog.records)
 
 
-def test_runtime_dd_version_does_not_replace_the_baked_version(caplog: pytest.LogCaptureFixture) -> None:
-    os.environ["DD_VERSION"] = "9.9.9"
+def test_runtime_dd_version_does_not_replace_the_baked_version(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DD_VERSION", "9.9.9")
     caplog.set_level(logging.WARNING)
     observability = Observability(load_settings(), BuildInfo("1.2.3", SHA))
     observability.init()

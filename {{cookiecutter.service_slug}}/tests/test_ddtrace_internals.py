@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import os
 import subprocess
 import sys
 import textwrap
@@ -63,9 +62,9 @@ def test_only_the_observability_modules_import_ddtrace() -> None:
 
 
 @pytest.fixture(autouse=True)
-def thread_methods_restored(tmp_path: Path) -> Iterator[None]:
+def thread_methods_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Profiles go to files if ddtrace is first imported here: nothing to upload to.
-    os.environ["DD_PROFILING_OUTPUT_PPROF"] = str(tmp_path / "profile")
+    monkeypatch.setenv("DD_PROFILING_OUTPUT_PPROF", str(tmp_path / "profile"))
     yield
     internals().restore_thread_methods()
 

@@ -3,7 +3,6 @@ threads its workload needs is taken out of rotation."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,10 @@ CPU: frozenset[ProfileType] = frozenset({"cpu"})
 
 # The probe's thread dies in its start-up, as every thread did: that is the point.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_readiness_fails_once_no_thread_can_start_while_liveness_holds(client: TestClient, tmp_path: Path) -> None:
-    os.environ["DD_PROFILING_OUTPUT_PPROF"] = str(tmp_path / "profile")
+def test_readiness_fails_once_no_thread_can_start_while_liveness_holds(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DD_PROFILING_OUTPUT_PPROF", str(tmp_path / "profile"))
     from {{ cookiecutter.package_name }} import ddtrace_internals
 
     assert client.get("/readyz").json() == {"status": "ready"}

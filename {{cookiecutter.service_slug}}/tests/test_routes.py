@@ -87,10 +87,8 @@ def test_workload_routes_are_absent_when_switched_off(make_client: Callable[...,
 
 
 @pytest.mark.anyio
-async def test_workload_beyond_capacity_gets_503_with_retry_after() -> None:
-    import os
-
-    os.environ["WORKLOAD_MAX_CONCURRENCY"] = "1"
+async def test_workload_beyond_capacity_gets_503_with_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKLOAD_MAX_CONCURRENCY", "1")
     app = create_app(load_settings())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:

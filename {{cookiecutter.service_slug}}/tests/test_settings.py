@@ -30,8 +30,8 @@ def test_defaults_name_the_service_after_its_slug() -> None:
     assert settings.workload_enabled is True
 
 
-def test_profile_set_defaults_to_the_types_within_the_overhead_budget() -> None:
-    os.environ["DD_PROFILING_ENABLED"] = "true"
+def test_profile_set_defaults_to_the_types_within_the_overhead_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DD_PROFILING_ENABLED", "true")
     observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
     observability.init()
     baseline = observability.baseline_profile_set()
@@ -96,8 +96,8 @@ def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) 
         ("LOG_LEVEL", "loud"),
     ],
 )
-def test_bad_setting_fails_naming_the_variable(variable: str, value: str) -> None:
-    os.environ[variable] = value
+def test_bad_setting_fails_naming_the_variable(variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     message = str(caught.value)
