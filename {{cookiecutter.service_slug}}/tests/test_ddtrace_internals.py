@@ -63,8 +63,13 @@ def test_only_the_observability_modules_import_ddtrace() -> None:
 
 @pytest.fixture(autouse=True)
 def thread_methods_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Profiles go to files if ddtrace is first imported here: nothing to upload to.
+    # Profiles go to files: nothing to upload to. ddtrace reads the variable when
+    # its profiling settings are first imported, which an earlier test may have
+    # done without it, so the setting is set on the imported object too.
     monkeypatch.setenv("DD_PROFILING_OUTPUT_PPROF", str(tmp_path / "profile"))
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    monkeypatch.setattr(profiling_config, "output_pprof", str(tmp_path / "profile"))
     yield
     internals().restore_thread_methods()
 
