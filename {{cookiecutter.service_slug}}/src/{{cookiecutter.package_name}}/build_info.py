@@ -9,10 +9,12 @@ what a profile says the running code is.
 from __future__ import annotations
 
 import json
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 BUILD_INFO_FILE = Path(__file__).with_name("_build_info.json")
 UNBAKED_VERSION = "dev"
@@ -21,21 +23,23 @@ UNBAKED_GIT_SHA = "unknown"
 # no commit holds: the image is then its commit *plus* those changes.
 DIRTY_SUFFIX = "-dirty"
 
-GIT_SHA = re.compile(r"[0-9a-f]{40}")
 # Versions become Docker tags and Datadog tag values: keep them to that alphabet.
-VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+GitSha = Annotated[str, Field(pattern=r"^([0-9a-f]{40}|unknown)$")]  # or UNBAKED_GIT_SHA
+# What each key must be, for the one line that says it is not.
+EXPECTED = {"version": "a valid version", "git_commit_sha": "40 lowercase hex digits"}
 
 
 class BuildInfoError(Exception):
     """The baked file exists but does not say a valid version and commit."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class BuildInfo:
-    """Provenance of the running code."""
+    """Provenance of the running code: exactly the two keys of the baked file."""
 
-    version: str
-    git_commit_sha: str
+    version: Version
+    git_commit_sha: GitSha
 
     @property
     def is_baked(self) -> bool:
@@ -64,20 +68,26 @@ class BuildInfo:
         return None
 
 
+BUILD_INFO = TypeAdapter(BuildInfo)
+
+
+def build_info_error(error: ValidationError) -> BuildInfoError:
+    """pydantic's first complaint as one line naming the file and the key."""
+    first, name = error.errors()[0], BUILD_INFO_FILE.name
+    if first["type"] == "json_invalid":
+        return BuildInfoError(f"{name} is not JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
+    key = str(first["loc"][0]) if first["loc"] else ""
+    if key not in EXPECTED or first["type"] == "missing":
+        return BuildInfoError(f"{name} must hold exactly the keys version and git_commit_sha")
+    return BuildInfoError(f"{name}: {key} {first['input']!r} is not {EXPECTED[key]}")
+
+
 def parse_build_info(text: str) -> BuildInfo:
     """Check and read the contents of a build-info file."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BuildInfoError(f"{BUILD_INFO_FILE.name} is not JSON: {error}") from None
-    if not isinstance(document, dict) or set(document) != {"version", "git_commit_sha"}:
-        raise BuildInfoError(f"{BUILD_INFO_FILE.name} must hold exactly the keys version and git_commit_sha")
-    version, git_sha = document["version"], document["git_commit_sha"]
-    if not isinstance(version, str) or not VERSION.fullmatch(version):
-        raise BuildInfoError(f"{BUILD_INFO_FILE.name}: version {version!r} is not a valid version")
-    if not isinstance(git_sha, str) or not (git_sha == UNBAKED_GIT_SHA or GIT_SHA.fullmatch(git_sha)):
-        raise BuildInfoError(f"{BUILD_INFO_FILE.name}: git_commit_sha {git_sha!r} is not 40 lowercase hex digits")
-    return BuildInfo(version=version, git_commit_sha=git_sha)
+        return BUILD_INFO.validate_json(text)
+    except ValidationError as error:
+        raise build_info_error(error) from None
 
 
 def load_build_info(path: Path = BUILD_INFO_FILE) -> BuildInfo:
@@ -117,7 +127,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     BUILD_INFO_FILE.write_text(text, encoding="utf-8")
-    warning = BuildInfo(version=version, git_commit_sha=git_commit_sha).provenance_warning
+    warning = parse_build_info(text).provenance_warning
     if warning is not None:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0

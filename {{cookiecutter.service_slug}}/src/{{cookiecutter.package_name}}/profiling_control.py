@@ -14,12 +14,14 @@ This module decides *what* should run; observability.py makes it so.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,6 @@ logger = logging.getLogger(__name__)
 ProfileType = Literal["cpu", "memory", "lock", "exception"]
 PROFILE_TYPES: tuple[ProfileType, ...] = get_args(ProfileType)
 MAX_HEAP_SAMPLE_BYTES = 1 << 30
-KNOWN_KEYS = frozenset({"enabled", "profiles", "heap_sample_bytes"})
 
 
 class ControlFileError(ValueError):
@@ -52,40 +53,43 @@ class ProfileSet:
         return f"profiling on: {profiles}; heap_sample_bytes={self.heap_sample_bytes} (from {self.source})"
 
 
+class ControlFile(BaseModel):
+    """The file's keys. A key the file leaves out is not set, and keeps the
+    environment's value: the defaults here are never used."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    # Each description finishes the line that says a value is wrong.
+    enabled: bool = Field(default=False, description="true or false")
+    profiles: frozenset[ProfileType] = Field(
+        default=frozenset(), description=f"a list of names from {', '.join(PROFILE_TYPES)}"
+    )
+    heap_sample_bytes: int = Field(
+        default=0, ge=0, le=MAX_HEAP_SAMPLE_BYTES, description=f"a whole number from 0 to {MAX_HEAP_SAMPLE_BYTES}"
+    )
+
+
+def _problem(error: ErrorDetails) -> str:
+    """pydantic's complaint about the file, as the end of one line."""
+    if error["type"] == "json_invalid":
+        return f"not valid JSON ({error['msg'].removeprefix('Invalid JSON: ')})"
+    if not error["loc"]:
+        return "must hold a JSON object"
+    key = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; known keys: {', '.join(sorted(ControlFile.model_fields))}"
+    if error["type"] == "literal_error":
+        return f"unknown profile {error['input']!r}; known profiles: {', '.join(PROFILE_TYPES)}"
+    return f"{key!r} must be {ControlFile.model_fields[key].description}"
+
+
 def parse_control_file(text: str, baseline: ProfileSet, path: Path) -> ProfileSet:
     """The profile set a control file asks for, on top of ``baseline``."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ControlFileError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(document, dict):
-        raise ControlFileError(f"{path}: must hold a JSON object")
-    unknown = sorted(set(document) - KNOWN_KEYS)
-    if unknown:
-        raise ControlFileError(f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(KNOWN_KEYS))}")
-    result = replace(baseline, source="control file")
-    if "enabled" in document:
-        if not isinstance(document["enabled"], bool):
-            raise ControlFileError(f"{path}: 'enabled' must be true or false")
-        result = replace(result, enabled=document["enabled"])
-    if "profiles" in document:
-        profiles = document["profiles"]
-        if not isinstance(profiles, list) or not all(isinstance(name, str) for name in profiles):
-            raise ControlFileError(f"{path}: 'profiles' must be a list of names from {', '.join(PROFILE_TYPES)}")
-        unknown_profiles = sorted(set(profiles) - set(PROFILE_TYPES))
-        if unknown_profiles:
-            raise ControlFileError(
-                f"{path}: unknown profile {unknown_profiles[0]!r}; known profiles: {', '.join(PROFILE_TYPES)}"
-            )
-        result = replace(result, profiles=frozenset(name for name in PROFILE_TYPES if name in profiles))
-    if "heap_sample_bytes" in document:
-        size = document["heap_sample_bytes"]
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_HEAP_SAMPLE_BYTES:
-            raise ControlFileError(
-                f"{path}: 'heap_sample_bytes' must be a whole number from 0 to {MAX_HEAP_SAMPLE_BYTES}"
-            )
-        result = replace(result, heap_sample_bytes=size)
-    return result
+        document = ControlFile.model_validate_json(text)
+    except ValidationError as error:
+        raise ControlFileError(f"{path}: {_problem(error.errors()[0])}") from None
+    return replace(baseline, source="control file", **document.model_dump(exclude_unset=True))
 
 
 class ControlFileWatcher:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, AnyUrl, BeforeValidator, Field, HttpUrl, UrlConstraints, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .profiling_control import ProfileType
@@ -55,6 +55,26 @@ def parse_dd_tags(raw: str) -> dict[str, str]:
     return tags
 
 
+def _names_a_socket(url: AnyUrl) -> AnyUrl:
+    """What URL parsing leaves open: a udp:// URL needs a port, a unix:// one a path."""
+    if url.scheme == "udp" and url.port is None:
+        raise ValueError("a udp:// URL needs a port (udp://<host>:<port>)")
+    if url.scheme == "unix" and not (url.path or "").strip("/"):
+        raise ValueError("a unix:// URL needs the socket's path (unix:///<socket path>)")
+    return url
+
+
+def _without_credentials(url: str) -> str:
+    if url.startswith("https://") and "@" in urlsplit(url).netloc:
+        raise ValueError("must not carry credentials")
+    return url
+
+
+AgentUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https", "unix"]), AfterValidator(_names_a_socket)]
+DogStatsdUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["udp", "unix"]), AfterValidator(_names_a_socket)]
+DdTags = Annotated[dict[str, str], NoDecode, BeforeValidator(parse_dd_tags)]
+
+
 class Settings(BaseSettings):
     """The service's configuration, read once from the environment."""
 
@@ -64,42 +84,40 @@ class Settings(BaseSettings):
     # into the image at build time (see build_info.py) and cannot be overridden.
     dd_service: str = Field(default=DEFAULT_SERVICE, min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.\-/]*$")
     dd_env: str = Field(default="development", min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.\-/]*$")
-    dd_tags: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    dd_git_repository_url: str = DEFAULT_REPOSITORY_URL
+    dd_tags: DdTags = Field(default_factory=dict, validate_default=False)
+    dd_git_repository_url: Annotated[str, AfterValidator(_without_credentials)] = DEFAULT_REPOSITORY_URL
 
     # Profiling and tracing switches.
     dd_profiling_enabled: bool = True
-    # Profile types (ddtrace's own variable names). Defaults chosen from
-    # bench/profiler_overhead.py in the template repository: the CPU profile is
-    # what this service exists for; the allocation/heap, lock and exception
+    # Profile types (ddtrace's own variable names). The CPU profile
+    # is what this service exists for; the allocation/heap, lock and exception
     # profiles each cost more than a 2% budget on small requests, so they run
     # only when asked for (here, or per pod through the runtime control file).
     dd_profiling_stack_enabled: bool = True
     dd_profiling_memory_enabled: bool = False
     dd_profiling_lock_enabled: bool = False
     dd_profiling_exception_enabled: bool = False
-    # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself). CPU
-    # bursts shorter than the interval land on the frame the thread waits in
-    # next; a 2 ms cap puts 0.92-0.94 of a short workload's CPU on its own
-    # function instead of 0.04-0.45, for about +7 points of CPU per CPU-heavy
-    # request and ~6% of a core when idle (README, "What the profiles say").
-    # Unset: ddtrace's own adaptive interval, the cheap default.
+    # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself): CPU
+    # bursts shorter than it land on the frame the thread waits in next. 2 ms
+    # credits a short workload with 0.92-0.94 of its CPU instead of 0.04-0.45,
+    # for ~+7 points of CPU per CPU-heavy request and ~6% of a core when idle
+    # (README, "What the profiles say"). Unset: ddtrace's own, the cheap default.
     profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=100)
     dd_trace_enabled: bool = True
     # Runtime metrics (CPU, memory, GC, threads) over DogStatsD every 10 s.
     dd_runtime_metrics_enabled: bool = True
-    dd_dogstatsd_url: str | None = None
+    dd_dogstatsd_url: DogStatsdUrl | None = None
     # Application metrics (OpenTelemetry API) as OTLP: off until the Agent's
     # OTLP receiver is on; the endpoint defaults to the Agent's (port 4318).
     otel_metrics_exporter: Literal["otlp", "none"] = "none"
-    otel_exporter_otlp_metrics_endpoint: str | None = None
+    otel_exporter_otlp_metrics_endpoint: HttpUrl | None = None
     otel_metric_export_interval: int = Field(default=60_000, ge=100, le=3_600_000)
     # Runtime switch: a JSON file (a mounted ConfigMap) polled for changes; see
     # profiling_control.py. Unset means the environment alone decides.
     profiling_control_file: Path | None = None
     profiling_control_poll_seconds: float = Field(default=5.0, gt=0, le=300)
     dd_agent_host: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9.\-:\[\]]+$")
-    dd_trace_agent_url: str | None = None
+    dd_trace_agent_url: AgentUrl | None = None
 
     # The HTTP server.
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen beyond loopback
@@ -113,56 +131,10 @@ class Settings(BaseSettings):
     workload_enabled: bool = True
     workload_max_concurrency: int = Field(default=2, ge=1, le=64)
 
-    @field_validator("dd_tags", mode="before")
-    @classmethod
-    def _parse_tags(cls, value: object) -> object:
-        return parse_dd_tags(value) if isinstance(value, str) else value
-
-    @field_validator("dd_trace_agent_url")
-    @classmethod
-    def _check_agent_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https", "unix") or not (parts.netloc or parts.path):
-            raise ValueError("must be an http://, https:// or unix:// URL")
-        return value
-
-    @field_validator("otel_exporter_otlp_metrics_endpoint")
-    @classmethod
-    def _check_otlp_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL (e.g. http://agent:4318/v1/metrics)")
-        return value
-
-    @field_validator("dd_dogstatsd_url")
-    @classmethod
-    def _check_dogstatsd_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not (parts.scheme == "udp" and parts.hostname and port) and not (parts.scheme == "unix" and parts.path):
-            raise ValueError("must be udp://<host>:<port> or unix:///<socket path>")
-        return value
-
-    @field_validator("dd_git_repository_url")
-    @classmethod
-    def _check_repository_url(cls, value: str) -> str:
-        if "@" in urlsplit(value).netloc and value.startswith("https://"):
-            raise ValueError("must not carry credentials")
-        return value
-
     def otlp_metrics_endpoint(self) -> str:
         """Where OTLP metrics go: the setting, else the Agent's OTLP HTTP receiver."""
         if self.otel_exporter_otlp_metrics_endpoint is not None:
-            return self.otel_exporter_otlp_metrics_endpoint
+            return str(self.otel_exporter_otlp_metrics_endpoint)
         host = self.dd_agent_host or "localhost"
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 address
@@ -187,6 +159,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}" for issue in error.errors()
+            f"{'_'.join(map(str, issue['loc'])).upper()}: {issue['msg'].removeprefix('Value error, ')}"
+            for issue in error.errors()
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
