@@ -19,7 +19,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.observability import Observability
-from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, ProfileSet
+from {{ cookiecutter.package_name }}.profile_types import PROFILE_TYPES, ProfileSet
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .agent import free_port

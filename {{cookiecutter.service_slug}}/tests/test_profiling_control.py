@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.profile_types import ProfileSet
 from {{ cookiecutter.package_name }}.profiling_control import (
     ControlFileError,
     ControlFileWatcher,
-    ProfileSet,
     parse_control_file,
 )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.profiling_control import ProfileType
+from {{ cookiecutter.package_name }}.profile_types import ProfileType
 
 # ddtrace 4.16 without the service's restore: every profiler start wrapped
 # thread start-up once more; past ~500 wrappers no thread could start.

@@ -10,9 +10,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
 from {{ cookiecutter.package_name }}.observability import Observability
-from {{ cookiecutter.package_name }}.profiling_control import PROFILE_TYPES, ProfileType
+from {{ cookiecutter.package_name }}.profile_types import PROFILE_TYPE_VARIABLES, PROFILE_TYPES, ProfileType
 from {{ cookiecutter.package_name }}.settings import (
-    PROFILE_TYPE_VARIABLES,
     ConfigurationError,
     Settings,
     load_settings,

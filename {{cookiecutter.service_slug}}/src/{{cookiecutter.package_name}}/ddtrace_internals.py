@@ -23,7 +23,7 @@ from ddtrace.internal.settings.profiling import config as profiling_config
 from ddtrace.internal.settings.profiling import exception_is_available
 from ddtrace.profiling.profiler import Profiler
 
-from .profiling_control import ProfileType
+from .profile_types import ProfileType
 
 DDTRACE_VERSION: str = ddtrace.__version__
 
@@ -32,8 +32,11 @@ DDTRACE_VERSION: str = ddtrace.__version__
 # collector at each start, so every profiler start sets it again.
 DEFAULT_MAX_SAMPLING_INTERVAL_US: int = profiling_config.stack.adaptive_sampling_max_interval
 
-# Exception profiling reads sys.monitoring, which Python has from 3.12.
-EXCEPTION_PROFILING_AVAILABLE: bool = bool(exception_is_available)
+# The profile types this process cannot run, and why: exception profiling
+# reads sys.monitoring, which Python has from 3.12.
+UNAVAILABLE_PROFILE_TYPES: dict[ProfileType, str] = {}
+if not exception_is_available:
+    UNAVAILABLE_PROFILE_TYPES["exception"] = "needs Python 3.12+"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from fastapi import FastAPI
 
 from .dependencies import ServiceState
 from .observability import Observability
-from .profiling_control import ControlFileWatcher, ProfileSet
+from .profile_types import ProfileSet
+from .profiling_control import ControlFileWatcher
 from .settings import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from .build_info import BuildInfo
 from .identity import Identity, resolve_identity
+from .profile_types import ProfileSet
 from .profile_uploads import UploadMonitor
-from .profiling_control import ProfileSet
 from .settings import Settings
 from .stderr_capture import StderrCapture
 
@@ -213,9 +213,11 @@ class Observability:
         ddtrace_internals.stop_profiler)."""
         from . import ddtrace_internals
 
-        if "exception" in profile_set.profiles and not ddtrace_internals.EXCEPTION_PROFILING_AVAILABLE:
-            logger.warning("exception profiling needs Python 3.12+; running without it")
-            profile_set = replace(profile_set, profiles=profile_set.profiles - {"exception"})
+        unavailable = profile_set.profiles & ddtrace_internals.UNAVAILABLE_PROFILE_TYPES.keys()
+        for profile in sorted(unavailable):
+            reason = ddtrace_internals.UNAVAILABLE_PROFILE_TYPES[profile]
+            logger.warning("%s profiling %s; running without it", profile, reason)
+        profile_set = replace(profile_set, profiles=profile_set.profiles - unavailable)
         with self._lock:
             self._stop_profiler()
             if profile_set.enabled:

@@ -16,41 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from .profile_types import PROFILE_TYPES, ProfileSet, ProfileType
+
 logger = logging.getLogger(__name__)
 
-# The profile types, by the names the control file, /version and the logs use.
-# Everything that maps them (settings.py to environment variables,
-# ddtrace_internals.py to ddtrace's switches) is checked against this list.
-ProfileType = Literal["cpu", "memory", "lock", "exception"]
-PROFILE_TYPES: tuple[ProfileType, ...] = get_args(ProfileType)
 MAX_HEAP_SAMPLE_BYTES = 1 << 30
 
 
 class ControlFileError(ValueError):
     """The control file can't be used; the message names what is wrong."""
-
-
-@dataclass(frozen=True)
-class ProfileSet:
-    """What the profiler should be doing."""
-
-    enabled: bool
-    profiles: frozenset[ProfileType]
-    heap_sample_bytes: int
-    source: str = "environment"
-
-    def describe(self) -> str:
-        if not self.enabled:
-            return f"profiling off (from {self.source})"
-        profiles = ",".join(sorted(self.profiles)) or "none"
-        return f"profiling on: {profiles}; heap_sample_bytes={self.heap_sample_bytes} (from {self.source})"
 
 
 class ControlFile(BaseModel):

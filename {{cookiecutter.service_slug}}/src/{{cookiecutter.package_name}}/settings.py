@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AnyUrl, BeforeValidator, Field, HttpUrl, UrlConstraints, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .profiling_control import ProfileType
+from .profile_types import ProfileType
 
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
@@ -26,15 +26,6 @@ TEAM = "{{ cookiecutter.team }}"
 
 # Datadog tag keys: start with a letter, then letters, digits and _ - . / :
 TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
-
-
-# ddtrace's own variable that switches each profile type on (a field below).
-PROFILE_TYPE_VARIABLES: dict[ProfileType, str] = {
-    "cpu": "DD_PROFILING_STACK_ENABLED",
-    "memory": "DD_PROFILING_MEMORY_ENABLED",
-    "lock": "DD_PROFILING_LOCK_ENABLED",
-    "exception": "DD_PROFILING_EXCEPTION_ENABLED",
-}
 
 
 class ConfigurationError(Exception):
@@ -89,7 +80,7 @@ class Settings(BaseSettings):
 
     # Profiling and tracing switches.
     dd_profiling_enabled: bool = True
-    # Profile types (ddtrace's own variable names). The CPU profile
+    # Profile types (ddtrace's own variables, profile_types.py). The CPU profile
     # is what this service exists for; the allocation/heap, lock and exception
     # profiles each cost more than a 2% budget on small requests, so they run
     # only when asked for (here, or per pod through the runtime control file).
@@ -142,9 +133,13 @@ class Settings(BaseSettings):
 
     def profile_types(self) -> frozenset[ProfileType]:
         """The profile types the environment switches on."""
-        return frozenset(
-            profile for profile, variable in PROFILE_TYPE_VARIABLES.items() if getattr(self, variable.lower())
-        )
+        switched_on: dict[ProfileType, bool] = {
+            "cpu": self.dd_profiling_stack_enabled,
+            "memory": self.dd_profiling_memory_enabled,
+            "lock": self.dd_profiling_lock_enabled,
+            "exception": self.dd_profiling_exception_enabled,
+        }
+        return frozenset(profile for profile, on in switched_on.items() if on)
 
     def resolved_log_format(self) -> Literal["json", "plain"]:
         """``json`` or ``plain``; ``auto`` decides by whether stdout is a terminal."""
