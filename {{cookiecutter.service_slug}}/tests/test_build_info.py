@@ -19,7 +19,8 @@ from {{ cookiecutter.package_name }}.build_info import (
     main,
     render_build_info,
 )
-from {{ cookiecutter.package_name }}.observability import Observability
+from {{ cookiecutter.package_name }}.ddtrace_environment import export_ddtrace_environment
+from {{ cookiecutter.package_name }}.identity import resolve_identity
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 SHA = "89abcdef0123456789abcdef0123456789abcdef"
@@ -60,7 +61,7 @@ def test_rendering_refuses_values_a_build_must_not_bake() -> None:
 
 def test_unbaked_build_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    Observability(load_settings(), BuildInfo("dev", "unknown")).init()
+    export_ddtrace_environment(resolve_identity(load_settings(), BuildInfo("dev", "unknown")), tracing=False)
     assert any("no build info baked in" in record.getMessage() for record in caplog.records)
 
 
@@ -69,9 +70,9 @@ def test_runtime_dd_version_does_not_replace_the_baked_version(
 ) -> None:
     monkeypatch.setenv("DD_VERSION", "9.9.9")
     caplog.set_level(logging.WARNING)
-    observability = Observability(load_settings(), BuildInfo("1.2.3", SHA))
-    observability.init()
-    assert observability.identity.version == "1.2.3"
+    identity = resolve_identity(load_settings(), BuildInfo("1.2.3", SHA))
+    export_ddtrace_environment(identity, tracing=False)
+    assert identity.version == "1.2.3"
     assert os.environ["DD_VERSION"] == "1.2.3"
     assert any("ignoring DD_VERSION=9.9.9" in record.getMessage() for record in caplog.records)
 

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
-from {{ cookiecutter.package_name }}.observability import Observability
+from {{ cookiecutter.package_name }}.identity import resolve_identity
 from {{ cookiecutter.package_name }}.profile_types import PROFILE_TYPES, ProfileSet
+from {{ cookiecutter.package_name }}.profiling import Profiling
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .agent import free_port
@@ -27,8 +28,9 @@ from .service import isolated_environment
 
 CHANGES = 600  # ddtrace 4.16 without the restore could start no thread after ~500
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}"
-# The modules allowed to import ddtrace: its lifecycle, and its private names.
-DDTRACE_IMPORTERS = {"observability.py", "ddtrace_internals.py"}
+# The modules allowed to import ddtrace: tracing at app build, metrics and the
+# tracer's flush while serving, and its private names (the profiler).
+DDTRACE_IMPORTERS = {"tracing.py", "telemetry.py", "ddtrace_internals.py"}
 
 
 def internals() -> ModuleType:
@@ -51,14 +53,14 @@ def imported_modules(source: Path) -> set[str]:
 
 def test_only_the_observability_modules_import_ddtrace() -> None:
     """The rest of the service (routes, workload, settings) stays free of the
-    vendor: a ddtrace upgrade or a switch of vendor touches two files."""
+    vendor: a ddtrace upgrade or a switch of vendor touches these three files."""
     importers = {
         str(source.relative_to(PACKAGE_DIR))
         for source in PACKAGE_DIR.rglob("*.py")
         if any(module == "ddtrace" or module.startswith("ddtrace.") for module in imported_modules(source))
     }
     assert importers <= DDTRACE_IMPORTERS, f"only {sorted(DDTRACE_IMPORTERS)} may import ddtrace: {sorted(importers)}"
-    assert "observability.py" in importers, "the check found no ddtrace import at all: is it still reading the source?"
+    assert "tracing.py" in importers, "the check found no ddtrace import at all: is it still reading the source?"
 
 
 @pytest.fixture(autouse=True)
@@ -159,7 +161,8 @@ def test_the_sampling_interval_cap_holds_for_one_start_and_not_the_next() -> Non
 def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
     ddtrace_internals = internals()
 
-    observability = Observability(load_settings(), BuildInfo(version="0", git_commit_sha="unknown"))
+    settings = load_settings()
+    profiling = Profiling(settings, resolve_identity(settings, BuildInfo(version="0", git_commit_sha="unknown")))
     sets = [
         ProfileSet(enabled=True, profiles=frozenset({"cpu"}), heap_sample_bytes=1 << 20),
         ProfileSet(enabled=True, profiles=frozenset({"cpu", "lock"}), heap_sample_bytes=1 << 20),
@@ -169,8 +172,8 @@ def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
     threads_before = threading.active_count()
     try:
         for change in range(CHANGES):
-            observability.apply(sets[change % len(sets)])
-            expected = 1 if observability.profiling_active else 0
+            profiling.apply(sets[change % len(sets)])
+            expected = 1 if profiling.active else 0
             depth = ddtrace_internals.thread_wrapper_depth()
             assert depth == expected, f"after {change + 1} changes: {depth} wrappers on thread start, not {expected}"
         ran = threading.Event()
@@ -179,7 +182,7 @@ def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:
         worker.join(5)
         assert ran.is_set(), f"no thread could start after {CHANGES} changes"
     finally:
-        observability.stop()
+        profiling.stop()
     # The profiler's own threads (sampler, scheduler) ended with it.
     assert threading.active_count() == threads_before
 

@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
-from {{ cookiecutter.package_name }}.observability import Observability
+from {{ cookiecutter.package_name }}.ddtrace_environment import export_ddtrace_environment
+from {{ cookiecutter.package_name }}.identity import resolve_identity
 from {{ cookiecutter.package_name }}.profile_types import PROFILE_TYPE_VARIABLES, PROFILE_TYPES, ProfileType
+from {{ cookiecutter.package_name }}.profiling import baseline_profile_set
 from {{ cookiecutter.package_name }}.settings import (
     ConfigurationError,
     Settings,
@@ -31,9 +33,9 @@ def test_defaults_name_the_service_after_its_slug() -> None:
 
 def test_profile_set_defaults_to_the_types_within_the_overhead_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DD_PROFILING_ENABLED", "true")
-    observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
-    observability.init()
-    baseline = observability.baseline_profile_set()
+    settings = load_settings()
+    export_ddtrace_environment(resolve_identity(settings, BuildInfo("dev", "unknown")), tracing=False)
+    baseline = baseline_profile_set(settings)
     assert baseline.enabled
     assert baseline.profiles == {"cpu"}, "memory, lock and exception profiles break the 2% budget: off unless asked for"
 
@@ -46,9 +48,9 @@ def test_profile_types_are_switched_on_by_their_ddtrace_variables() -> None:
             "DD_PROFILING_EXCEPTION_ENABLED": "true",
         }
     )
-    observability = Observability(load_settings(), BuildInfo("dev", "unknown"))
-    observability.init()
-    assert observability.baseline_profile_set().profiles == {"cpu", "exception", "memory", "lock"}
+    settings = load_settings()
+    export_ddtrace_environment(resolve_identity(settings, BuildInfo("dev", "unknown")), tracing=False)
+    assert baseline_profile_set(settings).profiles == {"cpu", "exception", "memory", "lock"}
 
 
 @pytest.mark.parametrize("profile", PROFILE_TYPES)

@@ -12,10 +12,28 @@ import sys
 import uvicorn
 
 from .build_info import BuildInfoError, load_build_info
+from .ddtrace_environment import export_ddtrace_environment
 from .identity import resolve_identity
 from .logs import logging_config
-from .observability import capture_native_stderr, prepare_ddtrace_environment
+from .profile_uploads import UploadMonitor
 from .settings import ConfigurationError, load_settings
+from .stderr_capture import StderrCapture
+
+
+def capture_native_stderr() -> tuple[StderrCapture, UploadMonitor]:
+    """Route the process's stderr (fd 2, the whole process's: so only here)
+    through logging: what ddtrace's native code writes there becomes log
+    lines, a failed profile upload a rate-limited warning."""
+    from . import ddtrace_internals
+
+    capture = StderrCapture()
+    uploads = UploadMonitor(
+        ddtrace_internals.PROFILE_EXPORT_FAILURES,
+        warn_every_seconds=ddtrace_internals.upload_interval_seconds(),
+        wait_until_read=capture.wait_until_read,
+    )
+    capture.start(uploads.on_stderr_line)
+    return capture, uploads
 
 
 def main() -> int:
@@ -24,20 +42,18 @@ def main() -> int:
         # Logging first, so start-up warnings (an unbaked build) are formatted.
         logging.config.dictConfig(logging_config(settings.log_level, settings.resolved_log_format()))
         logging.captureWarnings(True)
-        build = load_build_info()
-        # Before FastAPI is imported: it imports OpenTelemetry, whose context
-        # is ddtrace's, which imports ddtrace, which reads the identity once.
-        prepare_ddtrace_environment(resolve_identity(settings, build), settings.dd_trace_enabled)
+        identity = resolve_identity(settings, load_build_info())
     except (ConfigurationError, BuildInfoError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    # From here on, what native code writes to stderr comes out as log lines too.
+    # Before FastAPI (or ddtrace) is imported: see ddtrace_environment.py.
+    export_ddtrace_environment(identity, settings.dd_trace_enabled)
     native_stderr, uploads = capture_native_stderr()
     try:
         from .main import create_app
 
         uvicorn.run(
-            create_app(settings, build, uploads),
+            create_app(settings, identity, uploads),
             host=settings.host,
             port=settings.port,
             log_config=None,  # configured above

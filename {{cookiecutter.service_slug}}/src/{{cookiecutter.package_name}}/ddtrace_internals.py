@@ -7,8 +7,7 @@ against the installed ddtrace and fails naming its version when an upgrade
 removes or changes one: an upgrade breaks this file, loudly, not the service,
 quietly.
 
-Import this module only after the environment holds the service's identity:
-ddtrace reads its configuration when first imported.
+Importing this module imports ddtrace: see ddtrace_environment.py for when.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 import ddtrace
 from ddtrace.internal.settings.profiling import config as profiling_config
 from ddtrace.internal.settings.profiling import exception_is_available
-from ddtrace.profiling.profiler import Profiler
+from ddtrace.profiling.profiler import Profiler as Profiler  # the type profiling.py holds
 
 from .profile_types import ProfileType
 

@@ -10,9 +10,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from .observability import Observability
+from .identity import Identity
+from .profile_uploads import UploadMonitor
+from .profiling import Profiling
 from .readiness import ThreadStartProbe
 from .settings import Settings
+from .telemetry import Telemetry
 
 
 @dataclass
@@ -20,7 +23,10 @@ class ServiceState:
     """The app's shared state for one process."""
 
     settings: Settings
-    observability: Observability
+    identity: Identity
+    profiling: Profiling
+    telemetry: Telemetry
+    uploads: UploadMonitor
     # Workload requests running at once; beyond it they get 503 (routes/workload.py).
     workload_slots: asyncio.Semaphore
     thread_start_probe: ThreadStartProbe = field(default_factory=ThreadStartProbe)
@@ -36,13 +42,8 @@ def service_state(request: Request) -> ServiceState:
 ServiceStateDep = Annotated[ServiceState, Depends(service_state)]
 
 
-def observability(state: ServiceStateDep) -> Observability:
-    return state.observability
-
-
 def workload_slots(state: ServiceStateDep) -> asyncio.Semaphore:
     return state.workload_slots
 
 
-ObservabilityDep = Annotated[Observability, Depends(observability)]
 WorkloadSlotsDep = Annotated[asyncio.Semaphore, Depends(workload_slots)]

@@ -1,6 +1,7 @@
 """Who the running code is: service, env, version, commit, repository and tags,
-from the settings and the provenance baked at build time. Every profile, span
-and metric carries it (observability.py hands it to ddtrace and OpenTelemetry)."""
+from the settings and the provenance baked at build time. Resolved once (by the
+entry point, or by ``create_app`` when nothing else did) and handed to whatever
+reports: ddtrace's environment, the tracer, the profiler, the metrics, ``/version``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class Identity:
     git_commit_sha: str
     git_repository_url: str
     tags: dict[str, str] = field(default_factory=dict)
+    # Why the commit is not exactly the running code (BuildInfo.provenance_warning).
+    provenance_warning: str | None = None
 
     def tracer_tags(self) -> dict[str, str]:
         """Tags ddtrace adds to every span and every runtime metric, so both
@@ -65,4 +68,5 @@ def resolve_identity(settings: Settings, build: BuildInfo) -> Identity:
         git_commit_sha=build.git_commit_sha,
         git_repository_url=settings.dd_git_repository_url,
         tags=tags,
+        provenance_warning=build.provenance_warning,
     )

@@ -1,5 +1,6 @@
-"""The app factory: settings, observability, shared state, routes. What happens
-when serving starts and stops (the profiler, graceful shutdown) is lifespan.py's."""
+"""The app factory: configuration, tracing, shared state, routes. What happens
+when serving starts and stops (metrics, the profiler, graceful shutdown) is
+lifespan.py's."""
 
 from __future__ import annotations
 
@@ -7,30 +8,45 @@ import asyncio
 
 from fastapi import FastAPI
 
-from .build_info import BuildInfo, load_build_info
+from .build_info import load_build_info
+from .ddtrace_environment import export_ddtrace_environment
 from .dependencies import ServiceState
+from .identity import Identity, resolve_identity
 from .lifespan import build_lifespan
-from .observability import Observability
 from .profile_uploads import UploadMonitor
+from .profiling import Profiling
 from .routes import health, meta, workload
 from .settings import Settings, load_settings
+from .telemetry import Telemetry
+from .tracing import install_tracing
 
 
 def create_app(
-    settings: Settings | None = None, build: BuildInfo | None = None, uploads: UploadMonitor | None = None
+    settings: Settings | None = None, identity: Identity | None = None, uploads: UploadMonitor | None = None
 ) -> FastAPI:
-    # 1. Configuration: the environment, and the provenance baked at build time.
+    """``identity``: resolved by the entry point, which exported ddtrace's
+    environment with it before importing FastAPI; without it, both happen here.
+    ``uploads``: the profile upload failures, when the entry point captures stderr."""
+    # 1. Configuration, and the identity every profile, span and metric carries.
     settings = settings or load_settings()
-    build = build or load_build_info()
+    if identity is None:
+        identity = resolve_identity(settings, load_build_info())
+        export_ddtrace_environment(identity, settings.dd_trace_enabled)
 
-    # 2. Observability: tracing now, so the app below is instrumented; the
-    #    profiler starts with serving (lifespan.py). ``uploads`` watches the
-    #    profile uploads when the entry point captures stderr.
-    observability = Observability(settings, build, uploads)
-    observability.init()
+    # 2. Tracing now, so the app below is instrumented; metrics and the
+    #    profiler start with serving (lifespan.py).
+    install_tracing(identity, settings.dd_trace_enabled)
 
     # 3. The state routes share, and the lifespan that starts and stops it.
-    state = ServiceState(settings, observability, asyncio.Semaphore(settings.workload_max_concurrency))
+    uploads = uploads or UploadMonitor()
+    state = ServiceState(
+        settings=settings,
+        identity=identity,
+        profiling=Profiling(settings, identity, uploads),
+        telemetry=Telemetry(settings, identity),
+        uploads=uploads,
+        workload_slots=asyncio.Semaphore(settings.workload_max_concurrency),
+    )
     # ddtrace's FastAPI integration makes the request spans (and APM's request
     # metrics); FastAPI's own OpenTelemetry spans would wrap each in a second
     # server span, and its request metrics would repeat APM's.

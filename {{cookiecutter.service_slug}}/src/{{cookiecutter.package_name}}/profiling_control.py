@@ -8,7 +8,7 @@ and polled; nothing about it is writable over HTTP. Example::
 Every key is optional: what the file leaves out comes from the environment. A
 missing file means "the environment's settings". A file that can't be used
 changes nothing: the error is logged once and the last good state stays.
-This module decides *what* should run; observability.py makes it so.
+This module decides *what* should run; profiling.py makes it so.
 """
 
 from __future__ import annotations
@@ -73,7 +73,11 @@ def parse_control_file(text: str, baseline: ProfileSet, path: Path) -> ProfileSe
 
 
 class ControlFileWatcher:
-    """Polls the control file and hands every new, valid profile set to ``apply``."""
+    """Polls the control file and hands every new, valid profile set to ``apply``.
+
+    ``in_force`` starts as what the file asks for when the watcher is made (the
+    baseline without a usable file): the profile set serving starts with.
+    """
 
     def __init__(
         self,
@@ -86,8 +90,9 @@ class ControlFileWatcher:
         self.baseline = baseline
         self.apply = apply
         self.poll_seconds = poll_seconds
-        self.in_force = baseline
         self._last_seen: bytes | None = None
+        self.in_force = baseline
+        self.in_force = self.desired() or baseline
 
     def desired(self) -> ProfileSet | None:
         """What the file asks for now; None when it can't be used (logged once per content)."""

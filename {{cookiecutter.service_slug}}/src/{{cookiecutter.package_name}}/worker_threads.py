@@ -1,11 +1,11 @@
 """Blocking work off the event loop, each call in a span of its own.
 
 The span is made with the OpenTelemetry API, as any application code here
-should make spans (ddtrace is the provider, see observability.py). It is
+should make spans (ddtrace is the provider, see tracing.py). It is
 opened *in the worker thread* on purpose: the profiler ties a thread's CPU
 samples to a span only when that span is activated in that thread. Work handed
 to a worker thread inherits the request's context but activates nothing, so
-without this span its CPU carried no endpoint and no span id.
+without this span its CPU would carry no endpoint and no span id.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""What is running: the identity every profile carries and the profiling state
-in force. Read-only; nothing secret."""
+"""``/version``: what is running, the identity every profile carries and the
+profiling state in force. Read-only; nothing secret."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from ..dependencies import ObservabilityDep
+from ..dependencies import ServiceStateDep
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["version"])
 
 
 class ProfilingState(BaseModel):
@@ -31,19 +31,19 @@ class VersionInfo(BaseModel):
 
 
 @router.get("/version")
-async def version(observability: ObservabilityDep) -> VersionInfo:
-    identity = observability.identity
-    profile_set = observability.profile_set
+async def version(state: ServiceStateDep) -> VersionInfo:
+    identity, profiling = state.identity, state.profiling
+    profile_set = profiling.profile_set
     return VersionInfo(
         service=identity.service,
         env=identity.env,
         version=identity.version,
         git_commit_sha=identity.git_commit_sha,
         git_repository_url=identity.git_repository_url,
-        provenance_warning=observability.build.provenance_warning,
+        provenance_warning=identity.provenance_warning,
         profiling=ProfilingState(
-            enabled=observability.profiling_active,
-            profiles=sorted(profile_set.profiles) if observability.profiling_active else [],
+            enabled=profiling.active,
+            profiles=sorted(profile_set.profiles) if profiling.active else [],
             heap_sample_bytes=profile_set.heap_sample_bytes,
             source=profile_set.source,
         ),
