@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.build_info import BUILD_INFO_FILE, BuildInfo, render_build_info
-from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import load_settings
 
 from .agent import TestAgent

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from {{ cookiecutter.package_name }}.app_metrics import EXPORT_TIMEOUT_SECONDS
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
+from {{ cookiecutter.package_name }}.otlp_exporter import EXPORT_TIMEOUT_SECONDS
 from {{ cookiecutter.package_name }}.settings import TEAM
 
 from .agent import TestAgent, free_port

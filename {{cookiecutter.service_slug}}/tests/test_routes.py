@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.build_info import BuildInfo
-from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import load_settings
 from {{ cookiecutter.package_name }}.workload import MAX_ALLOCATION_MB, MAX_CPU_ITERATIONS
 

@@ -50,7 +50,7 @@ def main() -> int:
     export_ddtrace_environment(identity, settings.dd_trace_enabled)
     native_stderr, uploads = capture_native_stderr()
     try:
-        from .main import create_app
+        from .app import create_app
 
         uvicorn.run(
             create_app(settings, identity, uploads),

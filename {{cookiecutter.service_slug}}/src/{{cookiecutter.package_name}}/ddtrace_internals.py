@@ -1,11 +1,11 @@
 """Every private name of ddtrace (and of CPython's threading) the service uses.
 
-ddtrace 4.16 has no public way to choose the profile types of one ``Profiler``
-or to stop and start it cleanly more than once, so the service reaches inside
-here, and only here. ``tests/test_ddtrace_internals.py`` checks each name below
-against the installed ddtrace and fails naming its version when an upgrade
-removes or changes one: an upgrade breaks this file, loudly, not the service,
-quietly.
+ddtrace (at the version pyproject.toml pins) has no public way to choose the
+profile types of one ``Profiler`` or to stop and start it cleanly more than
+once, so the service reaches inside here, and only here.
+``tests/test_ddtrace_internals.py`` checks each name below against the
+installed ddtrace and fails naming its version when an upgrade removes or
+changes one: an upgrade breaks this file, loudly, not the service, quietly.
 
 Importing this module imports ddtrace: see ddtrace_environment.py for when.
 """
@@ -71,7 +71,7 @@ _UNPATCHED_THREAD_METHODS: dict[str, Callable[..., Any]] = {
 # delivered: its only report of it, as ``ddup.upload()`` drops the result. A
 # stop flushes in the calling thread, so the line of a failed final upload is
 # written before ``stop(flush=True)`` returns. An HTTP error status from the
-# Agent (a 500, a 403) is not among them: ddtrace 4.16 reports it nowhere.
+# Agent (a 500, a 403) is not among them: the pinned ddtrace reports it nowhere.
 PROFILE_EXPORT_FAILURES: tuple[str, ...] = (
     "Error uploading",
     "Error initializing runtime",

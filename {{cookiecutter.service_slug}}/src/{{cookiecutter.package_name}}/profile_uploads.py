@@ -1,8 +1,8 @@
 """Whether profiles reach the Agent, said in log lines.
 
-ddtrace 4.16 reports a profile it could not deliver in one way only: its native
-exporter writes a line to the process's stderr (``ddup.upload()`` returns
-nothing). The entry point captures stderr (stderr_capture.py) and hands every
+The ddtrace this service pins reports a profile it could not deliver in one
+way only: its native exporter writes a line to the process's stderr
+(``ddup.upload()`` returns nothing). The entry point captures stderr (stderr_capture.py) and hands every
 line to ``UploadMonitor.on_stderr_line``, which turns each failure into a
 structured warning (at most one per upload interval, with the count of those
 left out) and lets a profiler's stop say whether its last profile got through.

@@ -46,9 +46,9 @@ class Telemetry:
             # the spans (DD_DOGSTATSD_URL, else DD_AGENT_HOST:8125).
             RuntimeMetrics.enable()
         if settings.otel_metrics_exporter == "otlp" and self._meter_provider is None:
-            from .app_metrics import start_otlp_metrics
+            from .otlp_exporter import install_otlp_exporter
 
-            self._meter_provider = start_otlp_metrics(
+            self._meter_provider = install_otlp_exporter(
                 identity.resource_attributes(), settings.otlp_metrics_endpoint(), settings.otel_metric_export_interval
             )
 
@@ -60,9 +60,7 @@ class Telemetry:
 
             RuntimeMetrics.disable()
         if self._meter_provider is not None:
-            from .app_metrics import stop_otlp_metrics
-
-            stop_otlp_metrics(self._meter_provider)
+            self._meter_provider.shutdown()
             self._meter_provider = None
         if self.settings.dd_trace_enabled:
             from ddtrace.trace import tracer

@@ -1,4 +1,4 @@
-"""Tracing, installed while the app is built (main.py), so that its middleware
+"""Tracing, installed while the app is built (app.py), so that its middleware
 stack is traced and profiles can name endpoints: ddtrace's FastAPI and logging
 integrations, the identity's tags on spans, and ddtrace as the OpenTelemetry
 API's tracer provider. ddtrace is imported inside the function (why:

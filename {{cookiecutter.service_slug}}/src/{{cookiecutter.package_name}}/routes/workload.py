@@ -26,7 +26,7 @@ router = APIRouter(tags=["workload"])
 RETRY_AFTER_SECONDS = "1"
 MIB = 1024 * 1024
 
-# Application metrics through the OpenTelemetry API (see app_metrics.py): the
+# Application metrics through the OpenTelemetry API (see otlp_exporter.py): the
 # pattern to copy. They do nothing until OTEL_METRICS_EXPORTER=otlp.
 meter = metrics.get_meter(__name__)
 hash_rounds = meter.create_counter(

@@ -15,7 +15,7 @@ from .identity import Identity, resolve_identity
 from .lifespan import build_lifespan
 from .profile_uploads import UploadMonitor
 from .profiling import Profiling
-from .routes import health, meta, workload
+from .routes import health, version, workload
 from .settings import Settings, load_settings
 from .telemetry import Telemetry
 from .tracing import install_tracing
@@ -59,7 +59,7 @@ def create_app(
 
     # 4. Routes: they get the state through the dependencies in dependencies.py.
     app.include_router(health.router)
-    app.include_router(meta.router)
+    app.include_router(version.router)
     if settings.workload_enabled:
         app.include_router(workload.router)
     return app

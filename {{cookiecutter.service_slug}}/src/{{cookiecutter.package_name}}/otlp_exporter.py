@@ -1,12 +1,11 @@
-"""Application metrics: the OpenTelemetry metrics API, exported as OTLP to the
-Datadog Agent's OTLP receiver.
+"""The OTLP metrics exporter: what the OpenTelemetry metrics API records goes
+as OTLP to the Datadog Agent's OTLP receiver.
 
 Code records through ``opentelemetry.metrics`` (routes/workload.py shows a
-counter and a histogram); until ``start_otlp_metrics`` installs a provider,
-those calls do nothing. The provider is OpenTelemetry's own SDK: ddtrace 4.16
-sets up the same SDK only when it is started by ``ddtrace-run`` or
-``ddtrace.auto`` (``DD_METRICS_OTEL_ENABLED``), and its way to do so by hand
-is private.
+counter and a histogram); until ``install_otlp_exporter`` installs a provider,
+those calls do nothing. The provider is OpenTelemetry's own SDK: ddtrace sets
+up the same SDK only when it is started by ``ddtrace-run`` or ``ddtrace.auto``
+(``DD_METRICS_OTEL_ENABLED``), and its way to do so by hand is private.
 """
 
 from __future__ import annotations
@@ -31,16 +30,12 @@ DELTA: dict[type, AggregationTemporality] = {
 EXPORT_TIMEOUT_SECONDS = 5.0
 
 
-def start_otlp_metrics(resource_attributes: dict[str, str], endpoint: str, interval_ms: int) -> MeterProvider:
+def install_otlp_exporter(resource_attributes: dict[str, str], endpoint: str, interval_ms: int) -> MeterProvider:
     """Install the global meter provider: every ``interval_ms`` it sends what
-    was recorded to ``endpoint``, labelled with ``resource_attributes``."""
+    was recorded to ``endpoint``, labelled with ``resource_attributes``.
+    ``shutdown()`` on it exports what is left and stops."""
     exporter = OTLPMetricExporter(endpoint=endpoint, preferred_temporality=DELTA, timeout=EXPORT_TIMEOUT_SECONDS)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
     provider = MeterProvider(metric_readers=[reader], resource=Resource.create(resource_attributes))
     metrics.set_meter_provider(provider)
     return provider
-
-
-def stop_otlp_metrics(provider: MeterProvider) -> None:
-    """Export what is left and stop."""
-    provider.shutdown()
