@@ -49,7 +49,8 @@ def test_span_ids_read_as_traces_print_them() -> None:
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        (["missing.pprof"], "no such profile file: missing.pprof"),
+        (["missing.pprof"], "no such profile file or folder: missing.pprof"),
+        ([str(Path(__file__).parent)], "no .pprof file in"),
         ([str(FIXTURE), "--span-id", "123"], "no CPU samples for those spans"),
         ([str(FIXTURE), "--span-id", "abc"], "'abc' is not a span id"),
         ([], "give pprof files, or --agent URL"),
@@ -63,6 +64,20 @@ def test_bad_input_is_named_in_one_line(arguments: list[str], complaint: str) ->
     outcome = top(*arguments)
     assert outcome.returncode != 0
     assert complaint in outcome.stderr.strip().splitlines()[-1], outcome.stderr
+
+
+def test_a_folder_stands_for_the_profiles_in_it(tmp_path: Path) -> None:
+    """``make flamegraph`` leaves a folder of profiles; ``perf-gate top <folder>`` reads them all."""
+    (tmp_path / "flamegraph-profiles").mkdir()
+    for name in ("profile.1.1.pprof", "profile.1.2.pprof"):
+        (tmp_path / "flamegraph-profiles" / name).write_bytes(FIXTURE.read_bytes())
+    (tmp_path / "flamegraph-profiles" / "service.log").write_text("not a profile\n")
+    from_folder, from_one_file = top(str(tmp_path / "flamegraph-profiles")), top(str(FIXTURE))
+    assert from_folder.returncode == 0, from_folder.stderr
+    # Two copies of the same profile: each function's CPU doubles, its share stays.
+    first_folder, first_file = from_folder.stdout.splitlines()[2].split(), from_one_file.stdout.splitlines()[2].split()
+    assert first_folder[2] == first_file[2] and first_folder[1] == first_file[1], (first_folder, first_file)
+    assert int(first_folder[0].removesuffix("ms")) == 2 * int(first_file[0].removesuffix("ms"))
 
 
 def test_samples_prints_each_cpu_sample_as_a_json_line() -> None:

@@ -19,6 +19,7 @@ from .pprof import innermost_python_frame, read_profiles
 from .runners import profiled_process
 from .service import RunError
 from .stats import MIN_PAIRS
+from .trace_sink import trace_sink
 
 T = TypeVar("T")
 
@@ -54,15 +55,22 @@ def flamegraph(arguments: argparse.Namespace) -> int:
     service = config.load(project)
     report_dir: Path = arguments.report_dir
     shutil.rmtree(report_dir / "flamegraph-profiles", ignore_errors=True)
-    # The allocation profile is off by default in the service (its cost); a flame graph wants it.
-    environment = {**service.environment, "DD_PROFILING_MEMORY_ENABLED": "true"}
-    local = profiled_process(project, service.module, report_dir / "flamegraph-profiles", environment)
-    try:
-        local.wait_until_serving(service.health_path)
-        requests = load.plan(service.mix, arguments.requests, arguments.seed)
-        result = load.run(local.url, requests, 2, deadline_seconds=300)
-    finally:
-        local.stop()
+    with trace_sink() as sink:
+        environment = {
+            **service.environment,
+            # The allocation profile is off by default in the service (its cost); a flame graph wants it.
+            "DD_PROFILING_MEMORY_ENABLED": "true",
+            # Tracing on, as in production, so the profiles name each sample's endpoint and span.
+            "DD_TRACE_ENABLED": "true",
+            "DD_TRACE_AGENT_URL": sink,
+        }
+        local = profiled_process(project, service.module, report_dir / "flamegraph-profiles", environment)
+        try:
+            local.wait_until_serving(service.health_path)
+            requests = load.plan(service.mix, arguments.requests, arguments.seed)
+            result = load.run(local.url, requests, 2, deadline_seconds=300)
+        finally:
+            local.stop()
     profile = read_profiles(sorted((report_dir / "flamegraph-profiles").glob("*.pprof")))
     for sample_type, name, unit in ((report.CPU, "cpu", "CPU time"), (report.ALLOCATIONS, "alloc", "allocated bytes")):
         path = report.write_flamegraph(
@@ -91,11 +99,24 @@ def profiles_and_spans(arguments: argparse.Namespace) -> tuple[list[bytes], set[
             raise RunError("give pprof files, or --agent URL")
         if arguments.trace_id is not None:
             raise RunError("--trace-id needs --agent: profiles carry span ids, only traces know a trace's spans")
-        missing = [str(path) for path in paths if not path.is_file()]
-        if missing:
-            raise RunError(f"no such profile file: {missing[0]}")
-        profiles = [path.read_bytes() for path in paths]
+        profiles = [path.read_bytes() for path in profile_files(paths)]
     return profiles, span_ids
+
+
+def profile_files(paths: list[Path]) -> list[Path]:
+    """The files named, a folder standing for the ``.pprof`` files in it (``make flamegraph``'s)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.pprof"))
+            if not found:
+                raise RunError(f"no .pprof file in {path}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise RunError(f"no such profile file or folder: {path}")
+    return files
 
 
 def top(arguments: argparse.Namespace) -> int:
@@ -178,7 +199,9 @@ def gate(arguments: argparse.Namespace) -> int:
 
 
 def add_profile_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF)")
+    parser.add_argument(
+        "profiles", type=Path, nargs="*", help="pprof files (DD_PROFILING_OUTPUT_PPROF), or folders of them"
+    )
     parser.add_argument(
         "--agent",
         type=argument_type(agent_source.parse_agent_url),
@@ -191,7 +214,11 @@ def add_profile_source(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="perf-gate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="perf-gate",
+        description="The CPU regression gate, flame graphs and profile readers a service runs through "
+        "make perf-gate, make flamegraph and make perf-top.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     gate_parser = commands.add_parser("gate", help="fail a change whose CPU per request rises above the threshold")
@@ -238,9 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     gate_parser.set_defaults(run=gate)
     flame_parser = commands.add_parser("flamegraph", help="profile the service locally under the fixed load")
-    flame_parser.add_argument("--requests", type=positive, default=300)
-    flame_parser.add_argument("--seed", type=int, default=1234)
-    flame_parser.add_argument("--report-dir", type=Path, default=Path("perf-report"))
+    flame_parser.add_argument(
+        "--requests", type=positive, default=300, help="requests of the [tool.perf-gate] mix (default 300)"
+    )
+    flame_parser.add_argument("--seed", type=int, default=1234, help="seed of the request mix")
+    flame_parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("perf-report"),
+        help="where the SVGs and profiles go (default perf-report)",
+    )
     flame_parser.set_defaults(run=flamegraph)
     top_parser = commands.add_parser("top", help="the functions that burned the most CPU, by endpoint")
     add_profile_source(top_parser)
