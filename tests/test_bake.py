@@ -58,7 +58,7 @@ def assert_ruff_clean(project: Path) -> None:
 
 def test_default_bake_names_everything_after_the_service(default_project: Path) -> None:
     assert default_project.name == DEFAULT_SLUG
-    assert (default_project / "src" / DEFAULT_PACKAGE / "main.py").is_file()
+    assert (default_project / "src" / DEFAULT_PACKAGE / "app.py").is_file()
     pyproject = tomllib.loads((default_project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == DEFAULT_SLUG
     assert pyproject["project"]["requires-python"] == ">=3.11"

@@ -93,3 +93,26 @@ def test_watcher_keeps_the_last_good_state_and_reverts_to_the_environment_when_t
     assert applied[-1] == BASELINE
     errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
     assert len(errors) == 1 and "unknown key 'colour'" in errors[0], errors
+
+
+def test_a_missing_control_file_is_said_once_until_it_appears(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong mount path would otherwise go unnoticed: the environment decides, and one line says why."""
+
+    async def apply(profile_set: ProfileSet) -> None:
+        pass
+
+    path = tmp_path / "control.json"
+    caplog.set_level(logging.WARNING)
+    watcher = ControlFileWatcher(path, BASELINE, apply, poll_seconds=1)
+
+    async def scenario() -> None:
+        await watcher.check_once()
+        await watcher.check_once()
+        path.write_text("{}")
+        await watcher.check_once()
+        path.unlink()
+        await watcher.check_once()
+
+    asyncio.run(scenario())
+    missing = [record.getMessage() for record in caplog.records if "does not exist" in record.getMessage()]
+    assert missing == [f"profiling control file {path} does not exist; the environment decides"] * 2, missing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -40,24 +39,20 @@ def test_profile_set_defaults_to_the_types_within_the_overhead_budget(monkeypatc
     assert baseline.profiles == {"cpu"}, "memory, lock and exception profiles break the 2% budget: off unless asked for"
 
 
-def test_profile_types_are_switched_on_by_their_ddtrace_variables() -> None:
-    os.environ.update(
-        {
-            "DD_PROFILING_MEMORY_ENABLED": "true",
-            "DD_PROFILING_LOCK_ENABLED": "true",
-            "DD_PROFILING_EXCEPTION_ENABLED": "true",
-        }
-    )
+def test_profile_types_are_switched_on_by_their_ddtrace_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("DD_PROFILING_MEMORY_ENABLED", "DD_PROFILING_LOCK_ENABLED", "DD_PROFILING_EXCEPTION_ENABLED"):
+        monkeypatch.setenv(variable, "true")
     settings = load_settings()
     export_ddtrace_environment(resolve_identity(settings, BuildInfo("dev", "unknown")), tracing=False)
     assert baseline_profile_set(settings).profiles == {"cpu", "exception", "memory", "lock"}
 
 
 @pytest.mark.parametrize("profile", PROFILE_TYPES)
-def test_each_profile_type_has_its_own_variable(profile: ProfileType) -> None:
+def test_each_profile_type_has_its_own_variable(profile: ProfileType, monkeypatch: pytest.MonkeyPatch) -> None:
     variable = PROFILE_TYPE_VARIABLES[profile]
     assert variable.lower() in Settings.model_fields, f"{variable} is not a setting"
-    os.environ.update({other: "false" for other in PROFILE_TYPE_VARIABLES.values()} | {variable: "true"})
+    for other in PROFILE_TYPE_VARIABLES.values():
+        monkeypatch.setenv(other, "true" if other == variable else "false")
     assert load_settings().profile_types() == {profile}
 
 
@@ -95,6 +90,9 @@ def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) 
         ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "250"),
         ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "fast"),
         ("LOG_LEVEL", "loud"),
+        ("DD_PROFILING_UPLOAD_INTERVAL", "abc"),
+        ("DD_PROFILING_UPLOAD_INTERVAL", "0"),
+        ("DD_PROFILING_HEAP_SAMPLE_SIZE", "-5"),
     ],
 )
 def test_bad_setting_fails_naming_the_variable(variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +132,9 @@ def test_service_refuses_to_start_with_bad_configuration() -> None:
         ),
     ],
 )
-def test_otlp_metrics_go_to_the_agent_unless_told_otherwise(environment: dict[str, str], endpoint: str) -> None:
-    os.environ.update(environment)
+def test_otlp_metrics_go_to_the_agent_unless_told_otherwise(
+    environment: dict[str, str], endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
     assert load_settings().otlp_metrics_endpoint() == endpoint

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 ProfileType = Literal["cpu", "memory", "lock", "exception"]
+# The largest heap sample size the service accepts (1 GiB between samples).
+MAX_HEAP_SAMPLE_BYTES = 1 << 30
 PROFILE_TYPES: tuple[ProfileType, ...] = get_args(ProfileType)
 
 # ddtrace's own variable for each type (the settings' field of the same name).

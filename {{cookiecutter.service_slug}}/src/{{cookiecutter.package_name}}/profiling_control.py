@@ -22,11 +22,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from .profile_types import PROFILE_TYPES, ProfileSet, ProfileType
+from .profile_types import MAX_HEAP_SAMPLE_BYTES, PROFILE_TYPES, ProfileSet, ProfileType
 
 logger = logging.getLogger(__name__)
-
-MAX_HEAP_SAMPLE_BYTES = 1 << 30
 
 
 class ControlFileError(ValueError):
@@ -91,6 +89,7 @@ class ControlFileWatcher:
         self.apply = apply
         self.poll_seconds = poll_seconds
         self._last_seen: bytes | None = None
+        self._said_missing = False
         self.in_force = baseline
         self.in_force = self.desired() or baseline
 
@@ -99,6 +98,9 @@ class ControlFileWatcher:
         try:
             content = self.path.read_bytes()
         except FileNotFoundError:
+            if not self._said_missing:  # once until it appears, so a wrong mount path shows
+                logger.warning("profiling control file %s does not exist; the environment decides", self.path)
+            self._said_missing = True
             self._last_seen = None
             return self.baseline
         except OSError as error:
@@ -106,6 +108,7 @@ class ControlFileWatcher:
                 "profiling control file %s can't be read: %s; keeping %s", self.path, error, self.in_force.describe()
             )
             return None
+        self._said_missing = False
         try:
             return parse_control_file(content.decode("utf-8"), self.baseline, self.path)
         except (ControlFileError, UnicodeDecodeError) as error:

@@ -1,9 +1,8 @@
 """Every environment variable the service reads, with its default and its check.
 
 Datadog's own variable names are used where one exists (``DD_SERVICE``,
-``DD_ENV``, ``DD_TAGS``, ``DD_PROFILING_ENABLED``, ``DD_AGENT_HOST``,
-``DD_TRACE_AGENT_URL``) so that platform teams configure this service the way
-they configure every other Datadog-instrumented one.
+``DD_ENV``, ``DD_TAGS``, ``DD_AGENT_HOST``, …) so that platform teams configure
+this service the way they configure every other Datadog-instrumented one.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AnyUrl, BeforeValidator, Field, HttpUrl, UrlConstraints, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .profile_types import ProfileType
+from .profile_types import MAX_HEAP_SAMPLE_BYTES, ProfileType
 
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
@@ -88,12 +87,13 @@ class Settings(BaseSettings):
     dd_profiling_memory_enabled: bool = False
     dd_profiling_lock_enabled: bool = False
     dd_profiling_exception_enabled: bool = False
-    # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself): CPU
-    # bursts shorter than it land on the frame the thread waits in next. 2 ms
-    # credits a short workload with 0.92-0.94 of its CPU instead of 0.04-0.45,
-    # for ~+7 points of CPU per CPU-heavy request and ~6% of a core when idle
-    # (README, "What the profiles say"). Unset: ddtrace's own, the cheap default.
+    # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself), whose
+    # short bursts land on the next wait; truer profiles for more CPU (README,
+    # "What the profiles say"). Unset: ddtrace's own, the cheap default.
     profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=100)
+    # ddtrace reads these itself; checked here so a bad value stops the service in one line.
+    dd_profiling_upload_interval: float = Field(default=60.0, gt=0, le=3600)
+    dd_profiling_heap_sample_size: int | None = Field(default=None, ge=0, le=MAX_HEAP_SAMPLE_BYTES)
     dd_trace_enabled: bool = True
     # Runtime metrics (CPU, memory, GC, threads) over DogStatsD every 10 s.
     dd_runtime_metrics_enabled: bool = True
