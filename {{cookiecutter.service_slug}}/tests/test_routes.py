@@ -40,6 +40,8 @@ def test_version_reports_identity_and_nothing_secret(make_client: Callable[..., 
             "profiles": [],
             "heap_sample_bytes": body["profiling"]["heap_sample_bytes"],
             "source": "environment",
+            "max_sampling_interval_ms": None,
+            "until": None,
         },
     }
     assert "secret-api-key" not in client.get("/version").text

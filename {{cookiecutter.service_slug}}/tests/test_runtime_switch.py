@@ -1,21 +1,27 @@
 """Profiling switched through the control file while the service serves load,
-with a real test agent: no restart, no failed request."""
+with a real test agent: no restart, no failed request; a sampling cap that
+ends by itself."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .agent import TestAgent
+from {{ cookiecutter.package_name }}.profile_types import rfc3339
+
+from . import perf_gate
+from .agent import ProfileUpload, TestAgent
 from .service import ServiceProcess, rss_mib
 
 POLL_SECONDS = "0.2"
@@ -25,6 +31,19 @@ WARMUP_CHANGES = 10
 CHANGES = 1000
 BURST = 16
 RSS_GROWTH_LIMIT_MIB = 20
+# The truthful sampler, from the control file for a few seconds.
+CAP_MS = 2
+CAP_SECONDS = 6
+# ddtrace's own cap on its adaptive interval (100 ms), in force without one of ours.
+ADAPTIVE_MAX_INTERVAL_US = 100_000
+# Light traffic of short CPU bursts (~16 ms of hash_chain, then 0.2 s idle),
+# the shape ddtrace's adaptive interval credits worst: 0.15-0.22 of
+# hash_chain's CPU lands on it (the rest on the worker's idle wait) without a
+# cap, 0.82-0.91 with 2 ms (this test's shape, 2026-11-29, 2 runs each).
+BURST_ITERATIONS = 50_000
+PAUSE_SECONDS = 0.2
+LIGHT_TRAFFIC_SECONDS = 6
+CAPPED_SHARE_FLOOR = 0.6
 
 
 def wait_for_state(
@@ -110,6 +129,7 @@ def test_bad_control_files_leave_the_state_in_force_and_log_the_problem(
         ("{not json", "not valid JSON"),
         ('{"profiles": ["cpu"], "rate": 5}', "unknown key 'rate'"),
         ('{"heap_sample_bytes": -4}', "'heap_sample_bytes' must be a whole number"),
+        ('{"max_sampling_interval_ms": 2}', "'max_sampling_interval_ms' needs 'until'"),
     ):
         control.write_text(text)
         deadline = time.monotonic() + 10
@@ -126,8 +146,10 @@ def thread_count(pid: int) -> int:
     raise RuntimeError(f"no thread count for pid {pid}")
 
 
-def profiles_are(profiles: list[str], state: dict[str, Any]) -> bool:
-    return bool(state["profiles"] == profiles)
+def shows(expected: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether ``/version``'s profiling state shows every key of ``expected``
+    (the control file's keys; ``until`` as the file writes it)."""
+    return all(state[key] == value for key, value in expected.items())
 
 
 def burst(url: str, size: int) -> list[int]:
@@ -142,8 +164,18 @@ def test_a_thousand_switches_leave_the_process_able_to_start_threads_and_profili
     tmp_path: Path, test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
 ) -> None:
     control = tmp_path / "profiling.json"
-    sets = (["cpu"], ["cpu", "lock"])
-    control.write_text(json.dumps({"enabled": True, "profiles": sets[0]}))
+    # The 2 ms cap comes and goes with the lock profile; its end is far enough
+    # ahead to hold through the run.
+    until = rfc3339(datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1))
+    sets: tuple[dict[str, Any], ...] = (
+        {"profiles": ["cpu", "lock"], "max_sampling_interval_ms": CAP_MS, "until": until},
+        {"profiles": ["cpu"], "max_sampling_interval_ms": None, "until": None},
+    )
+
+    def control_file(profile_set: dict[str, Any]) -> str:
+        return json.dumps({"enabled": True, **{key: value for key, value in profile_set.items() if value is not None}})
+
+    control.write_text(control_file(sets[0]))
     service = start_service(
         DD_TRACE_AGENT_URL=test_agent.url,
         DD_PROFILING_UPLOAD_INTERVAL="1",
@@ -154,9 +186,9 @@ def test_a_thousand_switches_leave_the_process_able_to_start_threads_and_profili
 
     def switch(times: int, first: int) -> None:
         for change in range(first, first + times):
-            profiles = sets[change % 2]
-            control.write_text(json.dumps({"enabled": True, "profiles": profiles}))
-            wait_for_state(service.url, partial(profiles_are, profiles), poll_seconds=0.002)
+            profile_set = sets[change % 2]
+            control.write_text(control_file(profile_set))
+            wait_for_state(service.url, partial(shows, profile_set), poll_seconds=0.002)
 
     # The first changes create the threads every later one reuses (the one
     # that applies changes, the readiness probe's): measure after them.
@@ -172,10 +204,117 @@ def test_a_thousand_switches_leave_the_process_able_to_start_threads_and_profili
     assert codes == [200] * BURST, f"after {CHANGES} changes the burst answered {codes}"
     assert httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200
 
-    # Profiles keep arriving, from the set now in force.
+    # Profiles keep arriving, from the set now in force: the lock profile and the cap.
     in_force = sets[(WARMUP_CHANGES + CHANGES) % 2]
-    test_agent.clear()
-    upload = test_agent.wait_for_profiles(count=1)[0]
+    assert in_force["max_sampling_interval_ms"] == CAP_MS, "the run should end on the capped set"
+    uploads = wait_for_uploads_after(test_agent, time.time())
+    assert uploads, "no profile was uploaded after the last change"
+    upload = uploads[0]
     profiler_config = upload.tags["profiler_config"]
-    assert ("_lock_" in profiler_config) == ("lock" in in_force), (in_force, profiler_config)
+    assert "_lock_" in profiler_config, (in_force, profiler_config)
+    cap, interval = sampler(upload)
+    assert cap == CAP_MS * 1000 and 0 < interval <= cap, f"(cap, interval) {cap, interval} µs; expected {CAP_MS * 1000}"
     assert upload.tags["service"] == "{{ cookiecutter.service_slug }}"
+
+
+def sampler(upload: ProfileUpload) -> tuple[int, int]:
+    """The CPU sampler's cap on its interval, as the profiler's settings report
+    it, and its interval when the profile was uploaded, in µs."""
+    cap = upload.event["info"]["profiler"]["settings"]["stack.adaptive_sampling_max_interval"]
+    return int(cap), int(upload.event["internal"]["sampling_interval_us"])
+
+
+def seconds(stamp: str) -> float:
+    """An upload's ``start`` or ``end`` (RFC 3339, nanoseconds) as a Unix time."""
+    whole, _, fraction = stamp.removesuffix("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{fraction or 0}")
+
+
+def uploads_between(test_agent: TestAgent, first: float, last: float) -> list[ProfileUpload]:
+    """The uploads whose profile starts at ``first`` or later and ends by ``last``."""
+    return [
+        upload
+        for upload in test_agent.profiles()
+        if seconds(upload.event["start"]) >= first and seconds(upload.event["end"]) <= last
+    ]
+
+
+def wait_for_uploads_after(test_agent: TestAgent, first: float, timeout: float = 10) -> list[ProfileUpload]:
+    """The uploads whose profile starts at ``first`` or later, once there is one (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while not (uploads := uploads_between(test_agent, first, math.inf)) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return uploads
+
+
+def test_a_sampling_cap_from_the_control_file_holds_until_its_end_then_reverts_by_itself(
+    tmp_path: Path, test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """An engineer chasing a regression: the truthful sampler within a poll, for
+    a bounded time, then back to ddtrace's adaptive interval with no one's help."""
+    control = tmp_path / "profiling.json"
+    control.write_text('{"profiles": ["cpu"]}')
+    service = start_service(
+        DD_TRACE_AGENT_URL=test_agent.url,
+        DD_PROFILING_UPLOAD_INTERVAL="1",
+        PROFILING_CONTROL_FILE=str(control),
+        PROFILING_CONTROL_POLL_SECONDS=POLL_SECONDS,
+    )
+    wait_for_state(service.url, lambda state: state["profiles"] == ["cpu"])
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=CAP_SECONDS)
+    control.write_text(json.dumps({"profiles": ["cpu"], "max_sampling_interval_ms": CAP_MS, "until": rfc3339(until)}))
+
+    capped = wait_for_state(service.url, lambda state: state["max_sampling_interval_ms"] == CAP_MS)
+    capped_at = time.time()
+    assert capped["until"] == rfc3339(until) and capped["profiles"] == ["cpu"], capped
+    reverted = wait_for_state(
+        service.url, lambda state: state["max_sampling_interval_ms"] is None, timeout=CAP_SECONDS + 10
+    )
+    reverted_at = time.time()
+    late = reverted_at - until.timestamp()
+    assert 0 <= late < 5, f"the cap ended {late:+.1f} s after its 'until' (poll every {POLL_SECONDS} s)"
+    assert reverted["until"] is None and reverted["profiles"] == ["cpu"], f"the rest of the file stays: {reverted}"
+    ended = [line for line in service.logs().splitlines() if "from the profiling control file ended at" in line]
+    assert len(ended) == 1 and rfc3339(until) in ended[0], ended
+
+    # (cap, interval) in µs, as each upload reports them.
+    held = [sampler(upload) for upload in uploads_between(test_agent, capped_at, until.timestamp())]
+    assert held, f"no profile was uploaded while the cap held ({capped_at:.1f} to {until.timestamp():.1f})"
+    assert all(cap == CAP_MS * 1000 and 0 < interval <= cap for cap, interval in held), (
+        f"while the cap held, uploads reported (cap, interval) {held}; expected {CAP_MS * 1000} and at most that"
+    )
+    after = [sampler(upload) for upload in wait_for_uploads_after(test_agent, reverted_at)]
+    assert after, "no profile was uploaded after the cap ended"
+    assert all(cap == ADAPTIVE_MAX_INTERVAL_US and interval > CAP_MS * 1000 for cap, interval in after), (
+        f"after the cap ended, uploads reported (cap, interval) {after}; expected ddtrace's {ADAPTIVE_MAX_INTERVAL_US}"
+    )
+
+
+def test_the_control_files_cap_puts_short_cpu_bursts_on_their_own_function(
+    tmp_path: Path, test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> None:
+    """Coarse, but what the cap is for: most of hash_chain's CPU, read against
+    its worker thread's CPU (exact per thread), lands on hash_chain."""
+    control = tmp_path / "profiling.json"
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    control.write_text(json.dumps({"max_sampling_interval_ms": CAP_MS, "until": rfc3339(until)}))
+    service = start_service(DD_TRACE_AGENT_URL=test_agent.url, PROFILING_CONTROL_FILE=str(control))
+    deadline = time.monotonic() + LIGHT_TRAFFIC_SECONDS
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        while time.monotonic() < deadline:
+            response = client.get("/cpu-intensive", params={"iterations": BURST_ITERATIONS})
+            assert response.status_code == 200, response.text
+            time.sleep(PAUSE_SECONDS)
+    service.stop()  # the final flush holds the whole run
+
+    samples = perf_gate.samples("--agent", test_agent.url)
+    workers = {sample["labels"].get("thread id") for sample in samples if sample["function"] == "hash_chain"}
+    assert workers, "no CPU sample of hash_chain in any uploaded profile"
+    on_workers = [sample for sample in samples if sample["labels"].get("thread id") in workers]
+    worker_cpu = sum(int(sample["values"]["cpu-time"]) for sample in on_workers)
+    burst_cpu = sum(int(sample["values"]["cpu-time"]) for sample in on_workers if sample["function"] == "hash_chain")
+    share = burst_cpu / worker_cpu
+    assert share >= CAPPED_SHARE_FLOOR, (
+        f"with a {CAP_MS} ms cap hash_chain got {share:.2f} of its worker thread's CPU, expected at least "
+        f"{CAPPED_SHARE_FLOOR} (ddtrace's adaptive interval gives about 0.2 here)"
+    )

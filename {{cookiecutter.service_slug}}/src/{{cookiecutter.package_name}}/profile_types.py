@@ -10,11 +10,14 @@ this table. Imports nothing of the service.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, get_args
 
 ProfileType = Literal["cpu", "memory", "lock", "exception"]
 # The largest heap sample size the service accepts (1 GiB between samples).
 MAX_HEAP_SAMPLE_BYTES = 1 << 30
+# The largest CPU sampling-interval cap the service accepts: ddtrace's own (100 ms).
+MAX_SAMPLING_INTERVAL_MS = 100
 PROFILE_TYPES: tuple[ProfileType, ...] = get_args(ProfileType)
 
 # ddtrace's own variable for each type (the settings' field of the same name).
@@ -34,9 +37,22 @@ class ProfileSet:
     profiles: frozenset[ProfileType]
     heap_sample_bytes: int
     source: str = "environment"
+    # The CPU sampler's longest interval (None: ddtrace's adaptive 10-100 ms),
+    # and when the control file's cap ends (None: it holds while the set does).
+    max_sampling_interval_ms: int | None = None
+    until: datetime | None = None
 
     def describe(self) -> str:
         if not self.enabled:
             return f"profiling off (from {self.source})"
         profiles = ",".join(sorted(self.profiles)) or "none"
-        return f"profiling on: {profiles}; heap_sample_bytes={self.heap_sample_bytes} (from {self.source})"
+        cap = ""
+        if self.max_sampling_interval_ms is not None:
+            cap = f"; max_sampling_interval_ms={self.max_sampling_interval_ms}"
+            cap += f" until {rfc3339(self.until)}" if self.until is not None else ""
+        return f"profiling on: {profiles}; heap_sample_bytes={self.heap_sample_bytes}{cap} (from {self.source})"
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC as RFC 3339 writes it, the way the control file and ``/version`` do."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

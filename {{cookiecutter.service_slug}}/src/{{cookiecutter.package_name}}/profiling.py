@@ -31,6 +31,7 @@ def baseline_profile_set(settings: Settings) -> ProfileSet:
         enabled=settings.dd_profiling_enabled,
         profiles=settings.profile_types(),
         heap_sample_bytes=ddtrace_internals.heap_sample_bytes(),
+        max_sampling_interval_ms=settings.profiling_max_sampling_interval_ms,
     )
 
 
@@ -40,8 +41,6 @@ class Profiling:
     def __init__(self, settings: Settings, identity: Identity, uploads: UploadMonitor | None = None) -> None:
         self.identity = identity
         self.baseline = baseline_profile_set(settings)
-        milliseconds = settings.profiling_max_sampling_interval_ms
-        self._max_sampling_interval_us = None if milliseconds is None else milliseconds * 1000
         # What the stop of a profiler says about its last upload: observed when
         # the entry point captures stderr, else not.
         self._uploads = uploads or UploadMonitor()
@@ -66,6 +65,7 @@ class Profiling:
             reason = ddtrace_internals.UNAVAILABLE_PROFILE_TYPES[profile]
             logger.warning("%s profiling %s; running without it", profile, reason)
         profile_set = replace(profile_set, profiles=profile_set.profiles - unavailable)
+        milliseconds = profile_set.max_sampling_interval_ms
         with self._lock:
             self._stop_profiler()
             if profile_set.enabled:
@@ -77,7 +77,7 @@ class Profiling:
                         tags=self.identity.profiler_tags(),
                         profiles=profile_set.profiles,
                         heap_sample_bytes=profile_set.heap_sample_bytes,
-                        max_sampling_interval_us=self._max_sampling_interval_us,
+                        max_sampling_interval_us=None if milliseconds is None else milliseconds * 1000,
                     )
             self.profile_set = profile_set
         logger.info("%s", profile_set.describe())

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AnyUrl, BeforeValidator, Field, HttpUrl, UrlConstraints, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .profile_types import MAX_HEAP_SAMPLE_BYTES, ProfileType
+from .profile_types import MAX_HEAP_SAMPLE_BYTES, MAX_SAMPLING_INTERVAL_MS, ProfileType
 
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
@@ -89,8 +89,8 @@ class Settings(BaseSettings):
     dd_profiling_exception_enabled: bool = False
     # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself), whose
     # short bursts land on the next wait; truer profiles for more CPU (README,
-    # "What the profiles say"). Unset: ddtrace's own, the cheap default.
-    profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=100)
+    # "What the profiles say"). Unset: ddtrace's own; the control file caps for a while.
+    profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=MAX_SAMPLING_INTERVAL_MS)
     # ddtrace reads these itself; checked here so a bad value stops the service in one line.
     dd_profiling_upload_interval: float = Field(default=60.0, gt=0, le=3600)
     dd_profiling_heap_sample_size: int | None = Field(default=None, ge=0, le=MAX_HEAP_SAMPLE_BYTES)

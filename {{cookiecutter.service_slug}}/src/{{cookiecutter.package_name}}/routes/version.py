@@ -3,6 +3,8 @@ profiling state in force. Read-only; nothing secret."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -16,6 +18,10 @@ class ProfilingState(BaseModel):
     profiles: list[str]
     heap_sample_bytes: int
     source: str
+    # The CPU sampler's interval cap (null: ddtrace's adaptive interval), and
+    # when the control file's cap ends by itself (null: no end set).
+    max_sampling_interval_ms: int | None
+    until: datetime | None
 
 
 class VersionInfo(BaseModel):
@@ -46,5 +52,7 @@ async def version(state: ServiceStateDep) -> VersionInfo:
             profiles=sorted(profile_set.profiles) if profiling.active else [],
             heap_sample_bytes=profile_set.heap_sample_bytes,
             source=profile_set.source,
+            max_sampling_interval_ms=profile_set.max_sampling_interval_ms,
+            until=profile_set.until,
         ),
     )
