@@ -135,3 +135,61 @@ def test_a_warm_run_measures_every_round_on_the_same_instances(tmp_path: Path) -
     for runs in process["runs"].values():
         assert len({run["rss_idle_mib"] for run in runs}) == 1
     assert process["cold_starts"] == {name: [] for name in process["cold_starts"]}
+
+
+# ---- the soak (bench/soak.py): its schedule and verdicts, on synthetic data ----
+
+
+@pytest.mark.parametrize(("minutes", "downs"), [(8, 1), (120, 2)], ids=["smoke", "two-hours"])
+def test_soak_plan_switches_profiles_and_stops_the_agent_away_from_the_memory_window(minutes: int, downs: int) -> None:
+    from bench import soak_plan
+
+    plan = soak_plan.plan_for(minutes)
+    steps = [plan.step_at(start)[0] for start in range(0, plan.duration, plan.cycle)]
+    assert steps[0] == steps[-1] == "cpu", steps  # starts and ends as shipped
+    assert "cpu+memory" in steps and "off" in steps, steps
+    assert len(plan.agent_down) == downs, plan
+    for start, end in plan.agent_down:
+        assert 60 <= end - start <= 120
+        during = {plan.step_at(t)[0] for t in range(start, end, soak_plan.STEP_SECONDS)}
+        assert during <= soak_plan.AGENT_DOWN_ALLOWED, during
+    assert {plan.phase_at(t) for t in range(0, plan.cycle, soak_plan.STEP_SECONDS)} == {"light", "closed", "burst"}
+
+
+def test_soak_upload_accounting_tells_lost_from_expected_gaps() -> None:
+    from bench.soak_observe import Upload
+    from bench.soak_stats import account_uploads
+
+    tiled = [Upload(float(start), float(start + 10)) for start in range(0, 100, 10)]
+    clean = account_uploads(tiled, 10, down=[], profiling_off=[])
+    assert clean.exact and clean.received == 10 and clean.scheduled == 10
+
+    missing_two = [upload for upload in tiled if upload.start not in (40.0, 50.0)]
+    while_down = account_uploads(missing_two, 10, down=[(45.0, 65.0)], profiling_off=[])
+    assert while_down.exact and while_down.lost_while_down == 2
+    while_up = account_uploads(missing_two, 10, down=[], profiling_off=[])
+    assert while_up.unexplained_gaps == ((40.0, 60.0),)
+    assert account_uploads(missing_two, 10, down=[], profiling_off=[(42.0, 58.0)]).exact
+    # Off for one interval, then down for the next: one upload lost, not two.
+    off_then_down = account_uploads(missing_two, 10, down=[(55.0, 65.0)], profiling_off=[(40.0, 50.0)])
+    assert off_then_down.exact and off_then_down.lost_while_down == 1
+
+    doubled = account_uploads([*tiled, Upload(25.0, 35.0)], 10, down=[], profiling_off=[])
+    assert doubled.duplicates >= 1 and not doubled.exact
+    merged = account_uploads([Upload(0.0, 10.0), Upload(10.0, 30.0)], 10, down=[], profiling_off=[])
+    assert merged.oversized == 1 and not merged.exact
+    # Switched off at 10 s, on again at 70 s: a first window from 10 s claims the off minute too.
+    after_off = account_uploads([Upload(0.0, 10.0), Upload(10.0, 80.0)], 10, down=[], profiling_off=[(10.0, 70.0)])
+    assert after_off.exact and after_off.spanning_off == (70.0,)
+
+
+def test_soak_rss_slope_interval_covers_the_true_slope() -> None:
+    from bench.soak_stats import slope_per_hour, slope_verdict
+
+    times = [10.0 * step for step in range(360)]  # an hour of samples
+    wobble = [0.3 * ((step * 7) % 5 - 2) for step in range(360)]  # bounded, deterministic noise
+    leaking = slope_per_hour(times, [100 + 5 * t / 3600 + w for t, w in zip(times, wobble, strict=True)])
+    assert leaking.low < 5 < leaking.high and slope_verdict(leaking, 1.0) == "fail", leaking
+    steady = slope_per_hour(times, [100 + w for w in wobble])
+    assert slope_verdict(steady, 1.0) == "pass", steady
+    assert slope_verdict(slope_per_hour(times[:3], [1.0, 2.0, 3.0]), 1.0).startswith("unresolved")
