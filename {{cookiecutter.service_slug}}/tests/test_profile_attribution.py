@@ -2,7 +2,8 @@
 workload burns carries that request's endpoint and a span of its trace (the
 trace its caller started, through W3C ``traceparent``), so Datadog's "CPU by
 endpoint" and the trace-to-profile drill-down find it. The profiles are read
-back with the perf tool (``perf-gate samples`` and ``top``), as an engineer would."""
+back with the perf tool (``perf-gate samples`` and ``top``), as an engineer would;
+``top --trace-id`` also prints the CPU measured exactly on the trace's spans."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from random import Random
 from typing import Any
 
 import httpx
+
+from {{ cookiecutter.package_name }}.thread_cpu import SPAN_ATTRIBUTE
 
 from . import perf_gate
 from .agent import TestAgent
@@ -102,3 +105,11 @@ def test_workload_cpu_carries_its_endpoint_and_a_span_of_its_request(
     assert by_trace.returncode == 0, by_trace.stderr
     first_row = by_trace.stdout.splitlines()[2]
     assert "hash_chain" in first_row and ENDPOINT in first_row, by_trace.stdout
+    # Under the table, the exact CPU the workload's span measured on itself.
+    measured = sum(
+        span["metrics"][SPAN_ATTRIBUTE]
+        for span in spans
+        if span["trace_id"] == busy_trace and SPAN_ATTRIBUTE in span.get("metrics", {})
+    )
+    exact = f"measured on the trace's spans: {measured:.0f} ms of thread CPU in workload.hash_chain;"
+    assert by_trace.stdout.splitlines()[-1].startswith(exact), by_trace.stdout

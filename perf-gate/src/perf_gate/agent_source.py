@@ -4,7 +4,8 @@
 request sent to it and lists them at ``/test/session/requests`` and the traces
 at ``/test/session/traces``. Reading both lets ``perf-gate top`` go from a
 trace id to the CPU its request burned: the profiles label samples with span
-ids, and only the traces know which spans a trace holds.
+ids, and only the traces know which spans a trace holds (and what CPU the
+service measured on them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import json
 import re
 import urllib.request
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -21,6 +23,10 @@ from urllib.parse import urlsplit
 from .service import RunError
 
 PROFILE_INPUT_PATH = "/profiling/v1/input"
+# The span attribute in which a service from the template records the CPU its
+# thread burned in the span, exactly (its thread_cpu.py): the thread's own CPU
+# clock read around the work, in milliseconds.
+THREAD_CPU_METRIC = "thread.cpu_time_ms"
 LOW_64_BITS = (1 << 64) - 1
 HEX_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -68,10 +74,38 @@ def received_profiles(agent_url: str) -> list[bytes]:
     return profiles
 
 
-def span_ids_of_trace(agent_url: str, trace_id: int) -> frozenset[int]:
-    """Every span id the agent received in the trace (matched on the trace id's
+@dataclass(frozen=True)
+class TraceSpan:
+    """A span as the agent received it: what ``top --trace-id`` reads of it."""
+
+    span_id: int
+    # The span's own name: ddtrace files an OpenTelemetry span's name as its
+    # resource (its operation name is its kind, e.g. "internal").
+    resource: str
+    # The CPU its thread burned inside it, measured on the span by the service
+    # (THREAD_CPU_METRIC); None when the span carries no such figure.
+    thread_cpu_ms: float | None
+
+
+def spans_of_trace(agent_url: str, trace_id: int) -> list[TraceSpan]:
+    """Every span the agent received in the trace (matched on the trace id's
     lower 64 bits, which is what Datadog's trace payload carries)."""
-    traces = _get_json(f"{agent_url}/test/session/traces")
-    return frozenset(
-        span["span_id"] for trace in traces for span in trace if span["trace_id"] == trace_id & LOW_64_BITS
-    )
+    return spans_in(_get_json(f"{agent_url}/test/session/traces"), trace_id)
+
+
+def spans_in(traces: list[list[dict[str, Any]]], trace_id: int) -> list[TraceSpan]:
+    """The spans of one trace in the agent's ``/test/session/traces`` document."""
+    spans = []
+    for trace in traces:
+        for span in trace:
+            if span["trace_id"] != trace_id & LOW_64_BITS:
+                continue
+            figure = (span.get("metrics") or {}).get(THREAD_CPU_METRIC)
+            cpu_ms = float(figure) if isinstance(figure, int | float) else None
+            spans.append(TraceSpan(span["span_id"], str(span.get("resource", "")), cpu_ms))
+    return spans
+
+
+def span_ids_of_trace(agent_url: str, trace_id: int) -> frozenset[int]:
+    """Every span id the agent received in the trace."""
+    return frozenset(span.span_id for span in spans_of_trace(agent_url, trace_id))

@@ -83,16 +83,18 @@ def flamegraph(arguments: argparse.Namespace) -> int:
     return 0 if result.failed == 0 else 1
 
 
-def profiles_and_spans(arguments: argparse.Namespace) -> tuple[list[bytes], set[int]]:
-    """The pprof files or the agent's uploads asked for, and the span ids to keep."""
+def profiles_and_spans(arguments: argparse.Namespace) -> tuple[list[bytes], set[int], list[agent_source.TraceSpan]]:
+    """The pprof files or the agent's uploads asked for, the span ids to keep,
+    and with ``--trace-id`` the trace's spans."""
     span_ids = set(arguments.span_id)
+    trace_spans: list[agent_source.TraceSpan] = []
     if arguments.agent:
         profiles = agent_source.received_profiles(arguments.agent)
         if arguments.trace_id is not None:
-            trace_spans = agent_source.span_ids_of_trace(arguments.agent, arguments.trace_id)
+            trace_spans = agent_source.spans_of_trace(arguments.agent, arguments.trace_id)
             if not trace_spans:
                 raise RunError(f"the agent received no span of trace {arguments.trace_id:032x}")
-            span_ids |= trace_spans
+            span_ids |= {span.span_id for span in trace_spans}
     else:
         paths: list[Path] = arguments.profiles
         if not paths:
@@ -100,7 +102,7 @@ def profiles_and_spans(arguments: argparse.Namespace) -> tuple[list[bytes], set[
         if arguments.trace_id is not None:
             raise RunError("--trace-id needs --agent: profiles carry span ids, only traces know a trace's spans")
         profiles = [path.read_bytes() for path in profile_files(paths)]
-    return profiles, span_ids
+    return profiles, span_ids, trace_spans
 
 
 def profile_files(paths: list[Path]) -> list[Path]:
@@ -120,11 +122,17 @@ def profile_files(paths: list[Path]) -> list[Path]:
 
 
 def top(arguments: argparse.Namespace) -> int:
-    profiles, span_ids = profiles_and_spans(arguments)
-    spots = hotspots.hotspots(hotspots.decode_all(profiles), frozenset(span_ids))
-    if not spots:
+    profiles, span_ids, trace_spans = profiles_and_spans(arguments)
+    samples = hotspots.decode_all(profiles)
+    spots = hotspots.hotspots(samples, frozenset(span_ids))
+    # The exact figure, where the service measured one on the trace's spans:
+    # printed even when the profile caught none of the trace's CPU.
+    measured = hotspots.measured_beside_profile(trace_spans, samples)
+    if not spots and not measured:
         raise RunError("no CPU samples" + (" for those spans" if span_ids else ""))
-    print(hotspots.format_hotspots(spots, arguments.limit))
+    print(hotspots.format_hotspots(spots, arguments.limit) if spots else "no CPU sample of this trace in the profiles")
+    if measured:
+        print(hotspots.format_measured(measured))
     return 0
 
 
@@ -132,7 +140,7 @@ def samples(arguments: argparse.Namespace) -> int:
     """Every sample with a value of the chosen type, one JSON object per line:
     its innermost Python function, its values and its labels (span ids as
     traces print them), for scripts and tests that ask their own questions."""
-    profiles, span_ids = profiles_and_spans(arguments)
+    profiles, span_ids, _ = profiles_and_spans(arguments)
     for sample in hotspots.decode_all(profiles):
         if not sample.values.get(arguments.sample_type) or not sample.stack:
             continue

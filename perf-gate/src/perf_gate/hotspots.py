@@ -5,7 +5,10 @@ files: what Datadog shows as code hotspots, with no Datadog account.
 most CPU, with the endpoint of the request that ran them; ``--span-id`` keeps
 only the samples of one span (the id a trace or a log line shows), and
 ``--agent URL --trace-id ID`` those of one trace, so a slow request's CPU can be
-read function by function.
+read function by function. The trace's spans may also carry the CPU the
+service measured exactly on them (its thread's own CPU clock); ``top`` prints
+that beside what the profile credits to the same spans, since ddtrace's
+sampler can credit a short burst with a small part of its CPU.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from .agent_source import TraceSpan
 from .pprof import Sample, decode_samples, innermost_python_frame
 
 CPU = "cpu-time"
@@ -78,5 +82,53 @@ def format_hotspots(spots: list[Hotspot], limit: int = 10) -> str:
         lines.append(
             f"{spot.nanoseconds / 1e6:>7.0f}ms {spot.share:>6.1%}  {spot.function[:36]:<36} "
             f"{Path(spot.file).name[:24]:<24} {spot.endpoint}"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MeasuredCpu:
+    """The CPU a trace's spans of one name measured on themselves, beside the
+    CPU the profile credits to those same spans."""
+
+    name: str
+    spans: int
+    measured_ms: float
+    credited_ns: int
+
+
+def measured_beside_profile(spans: list[TraceSpan], samples: list[Sample]) -> list[MeasuredCpu]:
+    """By span name, most measured first: the thread CPU the spans carry, and
+    the CPU of the profile's samples taken while each span was the one running."""
+    measured: dict[str, list[TraceSpan]] = {}
+    for span in spans:
+        if span.thread_cpu_ms is not None:
+            measured.setdefault(span.resource, []).append(span)
+    credited: Counter[int] = Counter()
+    for sample in samples:
+        span_id = label_as_id(sample.labels.get(SPAN_LABEL))
+        if span_id is not None:
+            credited[span_id] += sample.values.get(CPU, 0)
+    rows = [
+        MeasuredCpu(
+            name,
+            len(group),
+            sum(span.thread_cpu_ms or 0.0 for span in group),
+            sum(credited[span.span_id] for span in group),
+        )
+        for name, group in measured.items()
+    ]
+    return sorted(rows, key=lambda row: row.measured_ms, reverse=True)
+
+
+def format_measured(rows: list[MeasuredCpu]) -> str:
+    """One line per span name, e.g. "measured on the trace's spans: 412 ms of
+    thread CPU in workload.hash_chain; the profile credits 98 ms"."""
+    lines = []
+    for row in rows:
+        count = "" if row.spans == 1 else f" ({row.spans} spans)"
+        lines.append(
+            f"measured on the trace's spans: {row.measured_ms:.0f} ms of thread CPU in {row.name}{count}; "
+            f"the profile credits {row.credited_ns / 1e6:.0f} ms"
         )
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from opentelemetry import metrics
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableCounter
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 # Datadog recommends delta temporality for OTLP counters and histograms: each
@@ -23,6 +24,14 @@ DELTA: dict[type, AggregationTemporality] = {
     ObservableCounter: AggregationTemporality.DELTA,
     Histogram: AggregationTemporality.DELTA,
 }
+
+# Histograms of times (unit ms) get base-2 exponential buckets, which Datadog
+# maps to distributions: their percentiles stay within a few percent at any
+# scale, where the default boundaries (5, 10, 25, 50 ms...) would blur a
+# 12 ms figure anywhere between 10 and 25.
+TIMES_IN_EXPONENTIAL_BUCKETS = View(
+    instrument_type=Histogram, instrument_unit="ms", aggregation=ExponentialBucketHistogramAggregation()
+)
 
 
 # An export retries until this many seconds have passed: the one at shutdown
@@ -36,6 +45,8 @@ def install_otlp_exporter(resource_attributes: dict[str, str], endpoint: str, in
     ``shutdown()`` on it exports what is left and stops."""
     exporter = OTLPMetricExporter(endpoint=endpoint, preferred_temporality=DELTA, timeout=EXPORT_TIMEOUT_SECONDS)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-    provider = MeterProvider(metric_readers=[reader], resource=Resource.create(resource_attributes))
+    provider = MeterProvider(
+        metric_readers=[reader], resource=Resource.create(resource_attributes), views=[TIMES_IN_EXPONENTIAL_BUCKETS]
+    )
     metrics.set_meter_provider(provider)
     return provider

@@ -4,7 +4,8 @@ Each request is bounded by its query parameters; all of them together by a
 fixed number of workload slots, so a burst of maximum-size requests cannot
 exceed ``WORKLOAD_MAX_CONCURRENCY * MAX_ALLOCATION_MB`` of extra memory or
 starve the health endpoints. The work runs in a worker thread so the event
-loop keeps answering other requests meanwhile.
+loop keeps answering other requests meanwhile; its span and the
+``worker_thread.cpu_time`` histogram carry the CPU it burned (thread_cpu.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from opentelemetry import metrics
 
 from .. import workload
 from ..dependencies import WorkloadSlotsDep
-from ..worker_threads import run_in_worker_thread
+from ..worker_threads import RouteDep, run_in_worker_thread
 
 router = APIRouter(tags=["workload"])
 
@@ -53,11 +54,12 @@ async def workload_slot(slots: asyncio.Semaphore) -> AsyncIterator[None]:
 @router.get("/cpu-intensive")
 async def cpu_intensive(
     slots: WorkloadSlotsDep,
+    route: RouteDep,
     iterations: Annotated[int, Query(ge=1, le=workload.MAX_CPU_ITERATIONS)] = 200_000,
 ) -> dict[str, object]:
     """Chain SHA-256 ``iterations`` times."""
     async with workload_slot(slots):
-        result = await run_in_worker_thread(workload.hash_chain, iterations)
+        result = await run_in_worker_thread(workload.hash_chain, iterations, route=route)
     hash_rounds.add(result.iterations)
     return {"iterations": result.iterations, "digest": result.digest}
 
@@ -65,10 +67,11 @@ async def cpu_intensive(
 @router.get("/memory-alloc")
 async def memory_alloc(
     slots: WorkloadSlotsDep,
+    route: RouteDep,
     size_mb: Annotated[int, Query(ge=1, le=workload.MAX_ALLOCATION_MB)] = 16,
 ) -> dict[str, object]:
     """Allocate and touch ``size_mb`` MiB, then release it."""
     async with workload_slot(slots):
-        result = await run_in_worker_thread(workload.allocate_and_touch, size_mb)
+        result = await run_in_worker_thread(workload.allocate_and_touch, size_mb, route=route)
     allocated_bytes.record(result.allocated_mb * MIB)
     return {"allocated_mb": result.allocated_mb, "checksum": result.checksum}
