@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.control_file import MAX_CAP_HOURS, ControlFileError, parse_control_file
 from {{ cookiecutter.package_name }}.profile_types import ProfileSet
-from {{ cookiecutter.package_name }}.profiling_control import (
-    MAX_CAP_HOURS,
-    ControlFileError,
-    ControlFileWatcher,
-    parse_control_file,
-)
+from {{ cookiecutter.package_name }}.profiling_control import ControlFileWatcher
 
 BASELINE = ProfileSet(enabled=True, profiles=frozenset({"cpu", "memory", "lock"}), heap_sample_bytes=1 << 20)
 PATH = Path("/etc/profiling/control.json")

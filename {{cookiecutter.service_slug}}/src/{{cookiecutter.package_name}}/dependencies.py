@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.routing import Route
 
 from .identity import Identity
 from .profile_uploads import UploadMonitor
@@ -47,3 +48,15 @@ def workload_slots(state: ServiceStateDep) -> asyncio.Semaphore:
 
 
 WorkloadSlotsDep = Annotated[asyncio.Semaphore, Depends(workload_slots)]
+
+
+def route_template(request: Request) -> str:
+    """The path template of the route the request matched (``/cpu-intensive``,
+    ``/orders/{order_id}``): few values, unlike the paths themselves."""
+    route = request.scope.get("route")
+    if not isinstance(route, Route):
+        raise LookupError("no route matched: route_template is a dependency of route handlers")
+    return route.path
+
+
+RouteDep = Annotated[str, Depends(route_template)]

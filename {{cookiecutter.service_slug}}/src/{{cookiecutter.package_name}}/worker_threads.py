@@ -14,12 +14,10 @@ miss (thread_cpu.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request
 from opentelemetry import trace
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Route
 
 from .thread_cpu import recording_thread_cpu
 
@@ -32,7 +30,7 @@ async def run_in_worker_thread(function: Callable[..., T], *args: object, route:
     """``function(*args)`` in AnyIO's worker threads, inside a child span of
     the current one named ``<module>.<function>`` (e.g. ``workload.hash_chain``)
     that carries the CPU the call burned. ``route``: the route template of the
-    request that asked (``RouteDep``), a label of the CPU histogram."""
+    request that asked (``dependencies.RouteDep``), a label of the CPU histogram."""
     return await run_in_threadpool(_in_span, function, route, *args)
 
 
@@ -43,15 +41,3 @@ def _in_span(function: Callable[..., T], route: str, *args: object) -> T:
     # points at this span.
     with tracer.start_as_current_span(name) as span, recording_thread_cpu(span, name, route):
         return function(*args)
-
-
-def route_template(request: Request) -> str:
-    """The path template of the route the request matched (``/cpu-intensive``,
-    ``/orders/{order_id}``): few values, unlike the paths themselves."""
-    route = request.scope.get("route")
-    if not isinstance(route, Route):
-        raise LookupError("no route matched: route_template is a dependency of route handlers")
-    return route.path
-
-
-RouteDep = Annotated[str, Depends(route_template)]

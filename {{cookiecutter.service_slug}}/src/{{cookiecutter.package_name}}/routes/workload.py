@@ -19,8 +19,8 @@ from fastapi import APIRouter, HTTPException, Query
 from opentelemetry import metrics
 
 from .. import workload
-from ..dependencies import WorkloadSlotsDep
-from ..worker_threads import RouteDep, run_in_worker_thread
+from ..dependencies import RouteDep, WorkloadSlotsDep
+from ..worker_threads import run_in_worker_thread
 
 router = APIRouter(tags=["workload"])
 
