@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -237,12 +238,20 @@ def soak_target(name: str, plan: Plan, workdir: Path, cores: CpuPlacement, templ
 # ---- output ----------------------------------------------------------------------
 
 
+def template_label(template: Path) -> str:
+    """The baked template as a reader can find it again: its commit, not a path on this machine."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=template, capture_output=True, text=True, check=False
+    )
+    return f"commit {commit.stdout.strip()}" if commit.returncode == 0 else f"the template folder {template.name!r}"
+
+
 def header(record: RunRecord, plan: Plan, template: Path) -> list[str]:
     down = ", ".join(f"{a / 60:g}-{b / 60:g} min" for a, b in plan.agent_down) or "never"
     return [
         f"## Soak: {record.target} (Python {record.python}), {plan.duration / 60:g} min, "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores",
-        f"The service as shipped (a default bake of {template}) beside ddapm-test-agent. "
+        f"The service as shipped (a default bake of {template_label(template)}) beside ddapm-test-agent. "
         f"Traffic cycles of {plan.cycle} s: "
         f"light {plan.cycle // 2} s, closed {plan.cycle // 3} s, burst {plan.cycle // 6} s. The profile set "
         f"changes every cycle through the control file; agent down: {down}. A sample every {STEP_SECONDS} s; "
