@@ -80,18 +80,22 @@ def run(command: list[str], cwd: Path, timeout: float = 600, **kwargs: Any) -> s
     return result
 
 
+def owner_environment(**extra: str) -> dict[str, str]:
+    """A service owner's shell: ``uv_environment()`` with uv on PATH, plus ``extra``."""
+    environment = uv_environment()
+    environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
+    return environment | extra
+
+
 def make(
     project: Path, *arguments: str, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
-    """``make -s <arguments>`` in a baked project, as its owner runs it: uv on PATH
-    (``uv_environment()`` unless ``env`` is given); the caller judges the outcome."""
-    environment = dict(env) if env is not None else uv_environment()
-    if env is None:
-        environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
+    """``make -s <arguments>`` in a baked project, as its owner runs it
+    (``owner_environment()`` unless ``env`` is given); the caller judges the outcome."""
     return subprocess.run(
         ["make", "-s", "--no-print-directory", *arguments],
         cwd=project,
-        env=environment,
+        env=owner_environment() if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout,

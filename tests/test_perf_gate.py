@@ -8,7 +8,6 @@ the generated CircleCI perf-gate job)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from . import docker_support
-from .conftest import make, run, uv, uv_environment
+from .conftest import make, owner_environment, run, uv
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
 LOOP = "    for _ in range(iterations):\n"
@@ -37,11 +36,10 @@ def git(project: Path, *arguments: str) -> None:
 def gate(project: Path, base_image: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """``make perf-gate`` as a team behind a registry mirror runs it: BASE_IMAGE
     set once in the environment."""
-    environment = uv_environment()
-    environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
-    environment["BASE_IMAGE"] = base_image
     before = image_ids()
-    outcome = make(project, "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}", env=environment)
+    outcome = make(
+        project, "perf-gate", f"PERF_GATE_ARGS={' '.join(extra)}", env=owner_environment(BASE_IMAGE=base_image)
+    )
     # Pass or fail, the gate removes the images it built (both sides, their
     # Valgrind copies, the builder stages' untagged images).
     left = image_ids() - before

@@ -7,7 +7,6 @@ index that the template's release job published it to."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -24,7 +23,7 @@ from cookiecutter.generate import generate_context, generate_files
 from cookiecutter.prompt import prompt_for_config
 
 from . import agent as agent_support
-from .conftest import TEMPLATE_DIR, make, run, tool, uv, uv_environment
+from .conftest import TEMPLATE_DIR, make, owner_environment, run, tool, uv
 
 PERF_TOOL = TEMPLATE_DIR / "perf-gate"
 # A profile recorded with ddtrace whose CPU is all in ``burn``.
@@ -160,9 +159,9 @@ def test_a_team_index_serves_the_perf_tool_published_by_the_release_job(
         step["run"] for step in config["jobs"]["publish-perf-tool"]["steps"] if isinstance(step, dict) and "run" in step
     ]
     publish = next(step["command"] for step in steps if "uv publish" in step["command"])
-    environment = uv_environment()
-    environment["PATH"] = f"{Path(uv()).parent}{os.pathsep}{environment.get('PATH', '')}"
-    environment |= {"CIRCLE_TAG": f"v{tool_version()}", "UV_PUBLISH_URL": f"{package_index}/", "UV_PUBLISH_TOKEN": "ci"}
+    environment = owner_environment(
+        CIRCLE_TAG=f"v{tool_version()}", UV_PUBLISH_URL=f"{package_index}/", UV_PUBLISH_TOKEN="ci"
+    )
     workspace = tmp_path / "checkout"
     shutil.copytree(PERF_TOOL, workspace / "perf-gate", ignore=shutil.ignore_patterns(".venv", "dist"))
     run(["bash", "-eo", "pipefail", "-c", publish], cwd=workspace, env=environment)

@@ -10,9 +10,9 @@ Unless the run keeps them (``--keep-images``), it removes when it ends, pass,
 fail or error: the tags it made (``docker image rm`` takes their untagged
 parent layers along, the Valgrind layers included) and the dangling images
 that appeared while it ran. It keeps the base image (pulled or the user's,
-never built here), the images that were there before it started (except its
-own tags from an earlier kept run, which it rebuilds), other tags on the same
-image, and BuildKit's build cache, which BuildKit's garbage collection bounds.
+never built here), the images that were there before it started (a kept run's
+among them: each run tags its own), other tags on the same image, and
+BuildKit's build cache, which BuildKit's garbage collection bounds.
 """
 
 from __future__ import annotations
