@@ -37,14 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from cookiecutter.main import cookiecutter
 from perf_gate import config, instructions, load
 from perf_gate.config import Mix
 from perf_gate.service import RunError, ServiceProcess
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness.bake import bake
 
-UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
 LOOP = "    for _ in range(iterations):\n"
 SEED = 1234  # the gate's default seed: the same mix as its windows
 # Everything that runs on a timer or talks to an agent is off: only request work is counted.
@@ -193,14 +191,13 @@ def main(argv: list[str]) -> int:
     levels = [Level(0.0), *(Level(percent) for percent in arguments.levels)]
     with tempfile.TemporaryDirectory(prefix="gate-instructions-") as directory:
         scratch = Path(directory)
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(scratch)))
-        subprocess.run([UV, "sync", "--locked", "--quiet"], cwd=project, check=True)
-        python = project / ".venv" / "bin" / "python"
+        baked = bake(scratch)
+        baked.sync()
+        python, package = baked.python, baked.package
         # The gate's own code: the bake's request mix, callgrind's dumps read its way.
-        mix = config.load(project).mix
+        mix = config.load(baked.project).mix
 
-        package = next(path.name for path in (project / "src").iterdir() if (path / "__main__.py").is_file())
-        workload = project / "src" / package / "workload.py"
+        workload = baked.project / "src" / package / "workload.py"
         original = workload.read_text()
         if LOOP not in original:
             sys.exit(f"bench: the workload's loop is no longer {LOOP.strip()!r}; update the bench")

@@ -47,7 +47,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
 from perf_gate.service import RunError, Service
 
 from bench.service_under_load import CpuPlacement
@@ -67,7 +66,8 @@ from bench.soak_service import (
     stop_service,
 )
 from bench.soak_stats import percentile
-from tests.docker_support import engine_unavailable_reason
+from harness.bake import bake
+from harness.docker import engine_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -210,8 +210,7 @@ def finish(soak: Soak, target: Target) -> RunRecord:
 
 
 def soak_target(name: str, plan: Plan, workdir: Path, cores: CpuPlacement, template: Path) -> RunRecord:
-    project = Path(cookiecutter(str(template), no_input=True, output_dir=str(workdir)))
-    target = prepare_target(name, project, workdir, cores.service, template)
+    target = prepare_target(name, bake(workdir, template), workdir, cores.service, template)
     agent = RestartableAgent(workdir / "agent.log")
     control = ControlFile(workdir / "control")
     service: Service | None = None

@@ -17,7 +17,7 @@ from typing import Any
 from perf_gate.service import free_port, process_cpu_seconds, rss_mib
 
 from bench.profile_truth import parse_time
-from tests.agent import PROFILE_INPUT_PATH, parse_profile_upload, terminate, test_agent_command, wait_for_http
+from harness.agent import PROFILE_INPUT_PATH, parse_profile_upload, terminate, test_agent_command, wait_for_http
 
 AGENT_START_TIMEOUT_SECONDS = 120.0
 # Polled this often while the agent starts: the first answer is our session

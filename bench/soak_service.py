@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from perf_gate.service import RunError, Service, ServiceContainer, ServiceProces
 
 from bench.soak_observe import RestartableAgent, follow_container_log
 from bench.soak_plan import ControlDocument
-from tests.docker_support import base_image_for, build_image
+from harness.bake import BakedService
+from harness.docker import base_image_for, build_image
 
 UPLOAD_INTERVAL_SECONDS = 10
 STOP_TIMEOUT_SECONDS = 60
@@ -64,19 +64,17 @@ class Target:
     cleanup: Callable[[], None] = lambda: None
 
 
-def prepare_target(name: str, project: Path, workdir: Path, cores: set[int] | None, template: Path) -> Target:
-    """The ``process`` or ``image`` target of the bake in ``project``."""
+def prepare_target(name: str, baked: BakedService, workdir: Path, cores: set[int] | None, template: Path) -> Target:
+    """The ``process`` or ``image`` target of ``baked``."""
     if name == "image":
         python_version = json.loads((template / "cookiecutter.json").read_text())["python_version"][0]
-        return image_target(project, workdir, cores, python_version)
-    return process_target(project, workdir, cores)
+        return image_target(baked.project, workdir, cores, python_version)
+    return process_target(baked, workdir, cores)
 
 
-def process_target(project: Path, workdir: Path, cores: set[int] | None) -> Target:
-    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-    subprocess.run([uv, "sync", "--locked", "--quiet", "--no-dev"], cwd=project, check=True)
-    python = str(project / ".venv" / "bin" / "python")
-    package = project.name.replace("-", "_")
+def process_target(baked: BakedService, workdir: Path, cores: set[int] | None) -> Target:
+    baked.sync(dev=False)
+    python, package = str(baked.python), baked.package
     log_path = workdir / "service.log"
     # The service's own settings only: nothing of this shell's DD_/OTEL_/... ones.
     inherited = {

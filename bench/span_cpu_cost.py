@@ -30,11 +30,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
 from bench.profiler_overhead import Interval, median_interval
-
-ROOT = Path(__file__).resolve().parents[1]
+from harness.bake import bake
 
 # Run in the bake's Python: prints one JSON object, the per-call cost (ns) of
 # each part in every batch, and hash_chain's CPU per call (ns) in every batch.
@@ -166,18 +163,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
-    uv = os.environ.get("UV") or str(Path(sys.executable).with_name("uv"))
     with tempfile.TemporaryDirectory(prefix="span-cpu-cost-") as scratch:
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
-        package = next((project / "src").iterdir()).name
-        log(f"baked {project.name}; installing its locked dependencies")
-        subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
-        command = [str(project / ".venv" / "bin" / "python"), "-c", MEASURE, package]
+        baked = bake(Path(scratch))
+        log(f"baked {baked.project.name}; installing its locked dependencies")
+        baked.sync()
+        command = [str(baked.python), "-c", MEASURE, baked.package]
         command += [str(arguments.calls), str(arguments.batches), str(arguments.iterations)]
         # Spans go nowhere: the tracer's writer fails in its own thread, outside the timed one.
         environment = {**os.environ, "DD_TRACE_AGENT_URL": "http://127.0.0.1:9", "DD_TRACE_STARTUP_LOGS": "false"}
         log(f"timing {arguments.batches} batches of {arguments.calls} calls per part")
-        measured = subprocess.run(command, capture_output=True, text=True, check=True, env=environment, cwd=project)
+        measured = subprocess.run(
+            command, capture_output=True, text=True, check=True, env=environment, cwd=baked.project
+        )
     print(report(json.loads(measured.stdout.strip().splitlines()[-1]), arguments))
     return 0
 

@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 import httpx
-from cookiecutter.main import cookiecutter
 from perf_gate.agent_source import span_ids_of_trace
 from perf_gate.service import ServiceProcess
 
-from tests import agent as agent_support
-from tests.agent import ProfileUpload
+from harness import agent as agent_support
+from harness.agent import ProfileUpload
+from harness.bake import BakeError, bake
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,19 +159,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the baked service (its path is printed)")
     arguments = parser.parse_args()
-    uv = shutil.which("uv") or sys.exit("demo: uv is not installed; run it through `python3 dev.py demo`")
     workdir = Path(tempfile.mkdtemp(prefix="profiling-demo-"))
     agent = None
     service = None
     try:
         step("baking a service with the default answers")
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
-        package = project.joinpath("src").iterdir().__next__().name
+        baked = bake(workdir)
+        project, package, python = baked.project, baked.package, str(baked.python)
         step(f"installing its locked dependencies with uv ({project.name})")
-        run_quietly([uv, "sync", "--locked", "--quiet"], cwd=project)
+        try:
+            baked.sync()
+        except BakeError as error:
+            sys.exit(f"demo: {error}")
         commit = template_commit()
         step(f"stamping the build: version {DEMO_VERSION}, commit {commit}")
-        python = str(project / ".venv" / "bin" / "python")
         run_quietly([python, "-m", f"{package}.build_info", DEMO_VERSION, commit], cwd=project)
 
         step("starting ddapm-test-agent (the stand-in for the Datadog Agent)")

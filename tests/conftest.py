@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
-from . import agent as agent_support
-from . import docker_support, template_release
+from harness import agent as agent_support
+from harness import docker
+from harness.bake import uv_environment
+
+from . import template_release
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_SLUG = "orders-service"
@@ -43,21 +46,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def released_template(pytestconfig: pytest.Config) -> Path:
     """This checkout as a git repository tagged with its release (``v<perf tool version>``)."""
     return Path(pytestconfig.option.template)
-
-
-def uv_environment() -> dict[str, str]:
-    """uv must use this machine's Python and trust its CA bundle (TLS-inspecting proxies)."""
-    environment = dict(os.environ)
-    environment.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    if Path("/etc/ssl/certs/ca-certificates.crt").exists():
-        environment.setdefault("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
-    # A baked project gets its own virtual environment, never the caller's.
-    environment.pop("VIRTUAL_ENV", None)
-    # Baked services find the perf tool as a user's do (their Makefile's pin),
-    # never through an override a developer's shell might hold.
-    for name in ("PERF_GATE", "PERF_GATE_INDEX", "TEMPLATE_REPOSITORY"):
-        environment.pop(name, None)
-    return environment
 
 
 def run(command: list[str], cwd: Path, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -127,7 +115,7 @@ def default_project(cookies_session: Any) -> Iterator[Path]:
 def docker_engine() -> None:
     """A reachable Docker engine; a skip with the reason otherwise, or a
     failure when REQUIRE_DOCKER=1 (CI sets it, so the lane can't vanish)."""
-    reason = docker_support.engine_unavailable_reason()
+    reason = docker.engine_unavailable_reason()
     if reason is None:
         return
     if os.environ.get("REQUIRE_DOCKER") == "1":
@@ -139,7 +127,7 @@ def docker_engine() -> None:
 def base_image(docker_engine: None) -> str:
     """The official python slim image if it can be had, else a stand-in built
     from Debian packages (no image registry is reachable here)."""
-    return docker_support.base_image_for(DEFAULT_PYTHON_VERSION)
+    return docker.base_image_for(DEFAULT_PYTHON_VERSION)
 
 
 @pytest.fixture
@@ -151,12 +139,12 @@ def test_agent(tmp_path: Path) -> Iterator[agent_support.TestAgent]:
 
 
 @pytest.fixture
-def start_container() -> Iterator[Callable[..., docker_support.Container]]:
+def start_container() -> Iterator[Callable[..., docker.Container]]:
     """Run containers; every one is removed afterwards, its logs kept on failure."""
-    started: list[docker_support.Container] = []
+    started: list[docker.Container] = []
 
-    def start(image: str, environment: dict[str, str], extra: list[str] | None = None) -> docker_support.Container:
-        container = docker_support.Container(image, environment, extra)
+    def start(image: str, environment: dict[str, str], extra: list[str] | None = None) -> docker.Container:
+        container = docker.Container(image, environment, extra)
         started.append(container)
         return container
 
@@ -166,11 +154,11 @@ def start_container() -> Iterator[Callable[..., docker_support.Container]]:
 
 
 def serve_container(
-    start_container: Callable[..., docker_support.Container],
+    start_container: Callable[..., docker.Container],
     image: str,
     environment: dict[str, str],
     extra: list[str] | None = None,
-) -> tuple[docker_support.Container, str]:
+) -> tuple[docker.Container, str]:
     """Run ``image`` on a free port and wait for /healthz; fail with its logs otherwise."""
     port = agent_support.free_port()
     container = start_container(image, {"PORT": str(port), **environment}, extra)

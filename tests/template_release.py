@@ -45,7 +45,7 @@ def release(destination: Path, tag: str | None = None) -> Path:
     for name in working_tree_files():
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Symlinks stay links (tests/agent.py points into the service template).
+        # Symlinks stay links (harness/agent.py points into the service template).
         shutil.copy2(TEMPLATE_DIR / name, target, follow_symlinks=False)
     git(destination, "init", "-q", "-b", "main")
     git(destination, "add", "-A")

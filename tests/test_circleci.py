@@ -16,8 +16,10 @@ import httpx
 import pytest
 import yaml
 
-from . import docker_support
-from .agent import TestAgent
+from harness import docker
+from harness.agent import TestAgent
+from harness.docker import Container
+
 from .circleci_support import (
     orb_parameter_problems,
     replay_image_job,
@@ -26,7 +28,6 @@ from .circleci_support import (
     unpinned_orbs,
 )
 from .conftest import DEFAULT_SLUG, TEMPLATE_DIR, run, serve_container, tool
-from .docker_support import Container
 
 CIRCLE_SHA1 = "9e107d9d372bb6826bd81d3542a419d6e0a1b2c3"
 PIPELINE_NUMBER = 42
@@ -178,7 +179,7 @@ def replay_and_build(
     replayed = replay_image_job(config, "build-and-push-image", project, circle_environment, PIPELINE_NUMBER)
     tag_arguments = [f"--tag={tag}" for tag in replayed.tags]
     # Only the base differs from CI: where the official image can't be pulled.
-    docker_support.docker(
+    docker.docker(
         "build",
         "--network",
         "host",
@@ -213,7 +214,7 @@ def test_replayed_image_job_bakes_sha_and_version_into_labels_version_route_and_
             f"registry.example.com/platform/{DEFAULT_SLUG}:{expected_version}",
             f"registry.example.com/platform/{DEFAULT_SLUG}:{CIRCLE_SHA1}",
         ]
-        labels = docker_support.image_labels(image)
+        labels = docker.image_labels(image)
         assert (
             labels["org.opencontainers.image.revision"],
             labels["org.opencontainers.image.version"],
@@ -237,7 +238,7 @@ def test_replayed_image_job_bakes_sha_and_version_into_labels_version_route_and_
             )
     finally:
         for tag in tags:
-            docker_support.docker("rmi", "-f", tag, check=False)
+            docker.docker("rmi", "-f", tag, check=False)
 
 
 def test_replay_notices_a_config_that_drops_the_build_args(
@@ -248,12 +249,12 @@ def test_replay_notices_a_config_that_drops_the_build_args(
     broken = yaml.safe_load(text.replace("--build-arg=GIT_SHA=$GIT_SHA --build-arg=VERSION=$VERSION ", ""))
     image, tags = replay_and_build(broken, default_project, base_image, "v1.2.3")
     try:
-        labels = docker_support.image_labels(image)
+        labels = docker.image_labels(image)
         assert labels["org.opencontainers.image.revision"] != CIRCLE_SHA1
         assert labels["org.opencontainers.image.version"] == "dev"
     finally:
         for tag in tags:
-            docker_support.docker("rmi", "-f", tag, check=False)
+            docker.docker("rmi", "-f", tag, check=False)
 
 
 def test_generated_pipeline_runs_the_perf_gate_on_branches_other_than_main(generated_config_path: Path) -> None:

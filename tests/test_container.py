@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from . import docker_support
-from .agent import TestAgent
+from harness import docker
+from harness.agent import TestAgent
+from harness.docker import Container, DockerError
+
 from .conftest import DEFAULT_PACKAGE, DEFAULT_SLUG, serve_container
-from .docker_support import Container, DockerError
 
 GIT_SHA = "3f9c2a7be1d04c58a6e2f7b9d0c1e2f3a4b5c6d7"
 VERSION = "1.2.3"
@@ -32,7 +33,7 @@ GRACEFUL_EXIT_CODES = {
 @pytest.fixture(scope="module")
 def stamped_image(base_image: str, default_project: Path) -> Iterator[str]:
     tag = f"{IMAGE}:{VERSION}"
-    docker_support.build_image(
+    docker.build_image(
         default_project,
         tag,
         {
@@ -43,15 +44,15 @@ def stamped_image(base_image: str, default_project: Path) -> Iterator[str]:
         },
     )
     yield tag
-    docker_support.docker("rmi", "-f", tag, check=False)
+    docker.docker("rmi", "-f", tag, check=False)
 
 
 @pytest.fixture(scope="module")
 def unstamped_image(base_image: str, default_project: Path) -> Iterator[str]:
     tag = f"{IMAGE}:unstamped"
-    docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image})
+    docker.build_image(default_project, tag, {"BASE_IMAGE": base_image})
     yield tag
-    docker_support.docker("rmi", "-f", tag, check=False)
+    docker.docker("rmi", "-f", tag, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,9 @@ def commit_unknown_image(base_image: str, default_project: Path) -> Iterator[str
     git, or a `docker build` that forgot it). The bake step's build-time WARNING
     is test_build_info's: a cached layer does not print it again."""
     tag = f"{IMAGE}:commit-unknown"
-    docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image, "VERSION": VERSION})
+    docker.build_image(default_project, tag, {"BASE_IMAGE": base_image, "VERSION": VERSION})
     yield tag
-    docker_support.docker("rmi", "-f", tag, check=False)
+    docker.docker("rmi", "-f", tag, check=False)
 
 
 def drive(url: str) -> None:
@@ -77,7 +78,7 @@ def drive(url: str) -> None:
 
 
 def test_image_labels_carry_the_baked_sha_and_version(stamped_image: str) -> None:
-    labels = docker_support.image_labels(stamped_image)
+    labels = docker.image_labels(stamped_image)
     expected = {
         "org.opencontainers.image.revision": GIT_SHA,
         "org.opencontainers.image.version": VERSION,
@@ -192,7 +193,7 @@ def test_image_built_without_build_args_reports_dev_and_unknown(
     assert (version["version"], version["git_commit_sha"]) == ("dev", "unknown")
     assert version["provenance_warning"].startswith("no build info baked in"), version
     assert container.logs().count("no build info baked in") == 1, container.logs()
-    labels = docker_support.image_labels(unstamped_image)
+    labels = docker.image_labels(unstamped_image)
     assert labels["org.opencontainers.image.revision"] == "unknown"
 
 
@@ -217,8 +218,8 @@ def test_a_build_given_an_empty_git_sha_stops_with_one_line_saying_what_to_do(
     # What `--build-arg GIT_SHA=$(git rev-parse HEAD)` passes outside a git repository.
     tag = f"{IMAGE}:empty-sha"
     with pytest.raises(DockerError) as refused:
-        docker_support.build_image(default_project, tag, {"BASE_IMAGE": base_image, "GIT_SHA": "", "VERSION": VERSION})
-    docker_support.docker("rmi", "-f", tag, check=False)
+        docker.build_image(default_project, tag, {"BASE_IMAGE": base_image, "GIT_SHA": "", "VERSION": VERSION})
+    docker.docker("rmi", "-f", tag, check=False)
     said = [line for line in str(refused.value).splitlines() if "GIT_SHA is empty" in line]
     assert len(said) == 1, str(refused.value)
     assert "commit the code and build with `make image`" in said[0].lower(), said[0]

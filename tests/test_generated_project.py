@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import run, uv, uv_environment
+from harness.bake import uv_environment
+
+from .conftest import run, uv
 from .test_settings_list import settings_variables
 
 # The slowest of the generated suite's tests exercise ddtrace and the process,

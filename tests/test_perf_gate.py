@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from . import docker_support
+from harness import docker
+
 from .conftest import make, owner_environment, run, uv
 
 GIT_IDENTITY = ["-c", "user.name=Template Tests", "-c", "user.email=tests@example.invalid"]
@@ -49,7 +50,7 @@ def gate(project: Path, base_image: str, *extra: str) -> subprocess.CompletedPro
 
 def image_ids() -> set[str]:
     """Every image on the Docker engine, intermediate ones included."""
-    return set(docker_support.docker("images", "--all", "--quiet", "--no-trunc").stdout.split())
+    return set(docker.docker("images", "--all", "--quiet", "--no-trunc").stdout.split())
 
 
 @pytest.fixture(scope="module")

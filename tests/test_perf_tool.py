@@ -22,7 +22,8 @@ import yaml
 from cookiecutter.generate import generate_context, generate_files
 from cookiecutter.prompt import prompt_for_config
 
-from . import agent as agent_support
+from harness import agent as agent_support
+
 from .conftest import TEMPLATE_DIR, make, owner_environment, run, tool, uv
 
 PERF_TOOL = TEMPLATE_DIR / "perf-gate"

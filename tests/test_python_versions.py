@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from . import docker_support
-from .agent import TestAgent
+from harness import docker
+from harness.agent import TestAgent
+from harness.docker import Container, DockerError
+
 from .conftest import DEFAULT_PYTHON_VERSION, TEMPLATE_DIR, make, serve_container
-from .docker_support import Container, DockerError
 
 CHOICES = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
 STOP_TIMEOUT_SECONDS = 30
@@ -34,13 +35,13 @@ def test_each_python_choice_builds_runs_and_profiles_its_workload(
     test_agent: TestAgent,
 ) -> None:
     try:
-        base_image = docker_support.base_image_for(python_version)
+        base_image = docker.base_image_for(python_version)
     except DockerError as error:
         pytest.skip(f"Python {python_version} cannot be tried here: {error}")
     result = cookies.bake(extra_context={"python_version": python_version})
     assert result.exception is None, result.exception
     tag = f"profiling-template-test/python-{python_version}:latest"
-    docker_support.build_image(Path(result.project_path), tag, {"BASE_IMAGE": base_image, "VERSION": "1.0.0"})
+    docker.build_image(Path(result.project_path), tag, {"BASE_IMAGE": base_image, "VERSION": "1.0.0"})
     try:
         container, url = serve_container(start_container, tag, {"DD_TRACE_AGENT_URL": test_agent.url})
         interpreter = container.exec("python", "-c", "import platform; print(platform.python_version())").strip()
@@ -52,7 +53,7 @@ def test_each_python_choice_builds_runs_and_profiles_its_workload(
         uploads = test_agent.wait_for_profiles(count=1)
         assert uploads[-1].tags.get("version") == "1.0.0"
     finally:
-        docker_support.docker("rmi", "-f", tag, check=False)
+        docker.docker("rmi", "-f", tag, check=False)
 
     # What the profile says, read by the perf tool as the service's Makefile runs it.
     outcome = make(default_project, "perf-top", f"PERF_TOP_ARGS=--agent {test_agent.url} --limit 3", timeout=300)

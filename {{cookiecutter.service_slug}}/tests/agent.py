@@ -3,7 +3,7 @@
 It stands in for the Datadog Agent: the service uploads profiles and traces to
 it exactly as it would in production, and the tests read back what arrived.
 This file is plain Python (no template syntax): the template repository's own
-tests, benchmarks and demo import it too, through a symlink (``tests/agent.py``
+tests, benchmarks and demo import it too, through a symlink (``harness/agent.py``
 there), so the service's tests and the template's read profiles one way.
 """
 

@@ -1,0 +1,1 @@
+../{{cookiecutter.service_slug}}/tests/agent.py
