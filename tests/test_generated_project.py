@@ -14,7 +14,7 @@ import pytest
 from harness.bake import uv_environment
 
 from .conftest import run, uv
-from .test_settings_list import settings_variables
+from .settings_class import settings_variables
 
 # The slowest of the generated suite's tests exercise ddtrace and the process,
 # not anything an answer renders: the day-one test runs them on the default

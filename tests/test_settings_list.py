@@ -7,30 +7,17 @@ one of them to a hostile value in the calling shell."""
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import yaml
 
+from .settings_class import settings_variables
+
 # Families that ddtrace and OpenTelemetry read for themselves (documented in
 # the README with the settings they complement).
 LIBRARY_PREFIXES = ("DD_", "OTEL_")
 TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|")
-
-
-def settings_variables(project: Path) -> set[str]:
-    """The environment variables of the ``Settings`` class: its annotated fields, upper-cased."""
-    source = next((project / "src").glob("*/settings.py")).read_text()
-    settings = next(
-        node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    return {
-        statement.target.id.upper()
-        for statement in settings.body
-        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
-        if statement.target.id != "model_config"
-    }
 
 
 def readme_settings_table(project: Path) -> set[str]:
