@@ -47,6 +47,11 @@ def test_profile_types_are_switched_on_by_their_ddtrace_variables(monkeypatch: p
     assert baseline_profile_set(settings).profiles == {"cpu", "exception", "memory", "lock"}
 
 
+def test_the_heap_sample_size_is_the_settings_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DD_PROFILING_HEAP_SAMPLE_SIZE", "4096")
+    assert baseline_profile_set(load_settings()).heap_sample_bytes == 4096
+
+
 @pytest.mark.parametrize("profile", PROFILE_TYPES)
 def test_each_profile_type_has_its_own_variable(profile: ProfileType, monkeypatch: pytest.MonkeyPatch) -> None:
     variable = PROFILE_TYPE_VARIABLES[profile]

@@ -27,10 +27,14 @@ def baseline_profile_set(settings: Settings) -> ProfileSet:
     """The profile set the environment asks for (see the settings' defaults)."""
     from . import ddtrace_internals
 
+    heap_sample_bytes = settings.dd_profiling_heap_sample_size
+    if heap_sample_bytes is None:
+        # Unset: what ddtrace derived for itself (from the machine's memory).
+        heap_sample_bytes = ddtrace_internals.heap_sample_bytes()
     return ProfileSet(
         enabled=settings.dd_profiling_enabled,
         profiles=settings.profile_types(),
-        heap_sample_bytes=ddtrace_internals.heap_sample_bytes(),
+        heap_sample_bytes=heap_sample_bytes,
         max_sampling_interval_ms=settings.profiling_max_sampling_interval_ms,
     )
 
