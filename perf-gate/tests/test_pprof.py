@@ -1,5 +1,6 @@
-"""The pprof decoder, on a profile ddtrace itself wrote (ddtrace 4.16, Python
-3.13, a baked service under the gate's load) and on bad input."""
+"""The pprof decoder, on a profile ddtrace itself wrote (a baked service under
+the gate's load; the fixture's name says which ddtrace and Python) and on bad
+input."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.settings import load_settings
 from .agent import free_port
 from .service import isolated_environment
 
-CHANGES = 600  # ddtrace 4.16 without the restore could start no thread after ~500
+CHANGES = 600  # without the restore, no thread can start after ~500
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}"
 # The modules allowed to import ddtrace: tracing at app build, metrics and the
 # tracer's flush while serving, and its private names (the profiler).

@@ -21,8 +21,8 @@ from {{ cookiecutter.package_name }}.settings import TEAM
 from .agent import TestAgent, free_port
 from .service import ServiceProcess
 
-# ddtrace flushes runtime metrics every 10 s (fixed in 4.16); the first flush
-# comes one interval after start.
+# ddtrace flushes runtime metrics every 10 s (no setting changes it); the first
+# flush comes one interval after start.
 FLUSH_INTERVAL_SECONDS = 10.0
 FLUSH_WAIT_SECONDS = 2.5 * FLUSH_INTERVAL_SECONDS
 EXPECTED_METRICS = {

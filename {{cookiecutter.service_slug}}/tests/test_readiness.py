@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.profile_types import ProfileType
 
-# ddtrace 4.16 without the service's restore: every profiler start wrapped
-# thread start-up once more; past ~500 wrappers no thread could start.
+# Without the service's restore, every profiler start wraps ddtrace's thread
+# start-up once more; past ~500 wrappers no thread can start.
 NESTED_STARTS = 700
 CPU: frozenset[ProfileType] = frozenset({"cpu"})
 

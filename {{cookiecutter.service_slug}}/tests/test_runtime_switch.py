@@ -25,8 +25,8 @@ from .agent import ProfileUpload, TestAgent
 from .service import ServiceProcess, rss_mib
 
 POLL_SECONDS = "0.2"
-# Endurance of the switch: ddtrace 4.16 left one more wrapper on thread start
-# per change, and after ~500 no thread could start.
+# Endurance of the switch: without the service's restore, each change leaves one
+# more ddtrace wrapper on thread start, and after ~500 no thread can start.
 WARMUP_CHANGES = 10
 CHANGES = 1000
 BURST = 16

@@ -1,6 +1,6 @@
 """The CPU one call burned, exactly: its thread's own CPU clock read around it.
 
-ddtrace 4.16's sampler charges a short CPU burst to whatever its thread runs at
+ddtrace's sampler charges a short CPU burst to whatever its thread runs at
 the next sample (README, "What the profiles say"), so a profile may credit a
 ~10 ms call with a small part of its CPU. A thread's CPU clock has no such
 bias and counts nothing of the other threads (nor waits for the GIL). The
