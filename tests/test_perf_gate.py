@@ -1,8 +1,9 @@
 """The generated service's CPU regression gate, run for real: two images from
 the same Dockerfile, alternating rounds under the same load (instructions
-counted under callgrind by default, or the containers' CPU time), profiles
-decoded from ddtrace's own files. A regression just past the threshold fails
-and is named (that no change passes is proven by tests/test_day_one.py, through
+counted under callgrind plus the kernel-side CPU of native windows by default,
+or the containers' CPU time), profiles decoded from ddtrace's own files. A
+regression just past the threshold fails and is named, and so does one made of
+kernel time (that no change passes is proven by tests/test_day_one.py, through
 the generated CircleCI perf-gate job)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_gate.runners import getrandom_as_system_call
 
 from harness import docker
 
@@ -28,6 +30,11 @@ REGRESSED_LOOP = "    for _ in range(iterations + iterations * 75 // 1000):\n"
 # The CPU measure is noisy: it is shown a large regression, decided at its one look.
 DOUBLED_LOOP = "    for _ in range(2 * iterations):\n"
 CPU_ONE_LOOK = ["--measure", "cpu", "--rounds", "12", "--requests", "100"]
+RETURN = "    return CpuResult(iterations=iterations, digest=digest.hex())\n"
+# Randomness worth ~15% of the workload's CPU, all of it out of callgrind's
+# sight: a system call under Valgrind, and glibc >= 2.41 makes it in the vDSO
+# natively unless the gate's filter turns it back into one.
+RANDOMNESS = "    os.urandom(iterations * 20)\n" + RETURN
 
 
 def git(project: Path, *arguments: str) -> None:
@@ -73,12 +80,14 @@ def report(repository: Path) -> dict[str, Any]:
     return document
 
 
-def commit_workload_change(repository: Path, branch: str, loop: str, message: str) -> None:
+def commit_workload_change(repository: Path, branch: str, replacements: dict[str, str], message: str) -> None:
     workload = next((repository / "src").glob("*/workload.py"))
-    original = workload.read_text()
-    assert LOOP in original
+    changed = workload.read_text()
+    for old, new in replacements.items():
+        assert old in changed, old
+        changed = changed.replace(old, new, 1)
     git(repository, "checkout", "-q", "-b", branch, "main")
-    workload.write_text(original.replace(LOOP, loop))
+    workload.write_text(changed)
     git(repository, "commit", "-q", "-am", message)
 
 
@@ -86,7 +95,7 @@ def test_gate_fails_a_regression_just_past_the_threshold_and_names_the_function(
     repository: Path, base_image: str
 ) -> None:
     try:
-        commit_workload_change(repository, "regression", REGRESSED_LOOP, "7.5% more hashing")
+        commit_workload_change(repository, "regression", {LOOP: REGRESSED_LOOP}, "7.5% more hashing")
         outcome = gate(repository, base_image, "--baseline", "main")
     finally:
         git(repository, "checkout", "-q", "main")
@@ -104,9 +113,46 @@ def test_gate_fails_a_regression_just_past_the_threshold_and_names_the_function(
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
 
 
+def test_gate_fails_a_regression_made_of_kernel_time_and_names_it(repository: Path, base_image: str) -> None:
+    try:
+        commit_workload_change(
+            repository,
+            "randomness",
+            {"import hashlib\n": "import hashlib\nimport os\n", RETURN: RANDOMNESS},
+            "randomness on every call",
+        )
+        outcome = gate(repository, base_image, "--baseline", "main")
+    finally:
+        git(repository, "checkout", "-q", "main")
+
+    assert outcome.returncode != 0, outcome.stdout[-4000:] + outcome.stderr[-4000:]
+    result = report(repository)
+    assert (result["decision"], result["measure"]) == ("fail", "instructions"), outcome.stdout[-4000:]
+    assert result["interval"][0] > 1.05, result["interval"]
+    # The instructions did not move; the kernel's CPU did, and the report says so.
+    baseline, candidate = (result[side]["instructions_per_request"] for side in ("baseline", "candidate"))
+    assert abs(sum(candidate) / sum(baseline) - 1) < 0.02, (baseline, candidate)
+    assert result["kernel_side_change_ms"]["system"] > 0.5, result["kernel_side_change_ms"]
+    assert "kernel-side +" in result["summary"] and "system CPU +" in result["summary"], result["summary"]
+    callers = next(line for line in outcome.stdout.splitlines() if line.startswith("kernel-side CPU +"))
+    assert "hash_chain" in callers.split(":")[-1].split(",")[0], callers
+
+
+def test_the_gates_filter_turns_getrandom_into_kernel_time(base_image: str, tmp_path: Path) -> None:
+    """What the kernel-side part relies on for os.urandom: with the gate's
+    system-call filter, glibc takes the system call (kernel time) even where it
+    would produce the bytes in user space."""
+    options = getrandom_as_system_call(tmp_path)
+    loop = "import os\nt = os.times()\nfor _ in range(300): os.urandom(1 << 20)\nu = os.times()\n"
+    loop += "print(u.user - t.user, u.system - t.system)"
+    output = docker.docker("run", "--rm", *options, "--entrypoint", "python3", base_image, "-c", loop, timeout=300)
+    user, system = map(float, output.stdout.split())
+    assert system > 5 * user, (user, system)
+
+
 def test_gate_on_cpu_time_fails_a_large_regression(repository: Path, base_image: str) -> None:
     try:
-        commit_workload_change(repository, "doubled", DOUBLED_LOOP, "hash twice as much")
+        commit_workload_change(repository, "doubled", {LOOP: DOUBLED_LOOP}, "hash twice as much")
         outcome = gate(repository, base_image, "--baseline", "main", *CPU_ONE_LOOK)
     finally:
         git(repository, "checkout", "-q", "main")

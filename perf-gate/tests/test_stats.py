@@ -3,11 +3,22 @@ noise, and says inconclusive instead of passing when noise hides the answer."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
-from perf_gate.stats import confidence_per_look, decide, look_points, t_quantile
+from perf_gate.stats import (
+    Interval,
+    Split,
+    Verdict,
+    confidence_per_look,
+    decide,
+    decide_all_cpu,
+    difference_interval,
+    look_points,
+    t_quantile,
+)
 
 
 def rounds(mean: float, noise: float, count: int, seed: int) -> list[float]:
@@ -97,3 +108,62 @@ def test_a_spread_between_processes_keeps_a_change_near_the_threshold_undecided(
     assert widened.low < 1.05 < widened.high
     clear = decide(baseline, [value * 1.08 for value in baseline], spread_between_processes=0.0075)
     assert clear.decision == "fail", clear.summary()
+
+
+# The combined verdict: a baseline of 8 ms per request, 7.6 ms of it the
+# service's user time (what instructions stand for) and 0.4 ms outside.
+SPLIT = Split(instructions_part=0.0076, outside_part=0.0004)
+
+
+def combined(instruction_change: float, outside_change_ms: float, margin_ms: float = 0.05) -> Verdict:
+    instructions = Interval(1 + instruction_change, 1 + instruction_change - 0.002, 1 + instruction_change + 0.002)
+    outside = Interval(
+        outside_change_ms / 1000, (outside_change_ms - margin_ms) / 1000, (outside_change_ms + margin_ms) / 1000
+    )
+    return decide_all_cpu(instructions, 0.0075, outside, SPLIT, pairs=3, threshold=0.05, confidence=0.975)
+
+
+def test_kernel_time_alone_fails_a_change_the_instructions_do_not_see() -> None:
+    # +0.6 ms per request in the kernel is +7.5% of all the CPU; instructions unchanged.
+    verdict = combined(0.0, 0.6)
+    assert verdict.decision == "fail", verdict.summary()
+    assert verdict.ratio == pytest.approx(1.075)
+
+
+def test_instructions_count_only_for_the_share_of_cpu_they_stand_for() -> None:
+    # +5.5% instructions on 95% of the CPU is +5.2% in all: not past 5% with the spread.
+    assert combined(0.055, 0.0).ratio == pytest.approx(1 + 0.055 * 0.95)
+    assert combined(0.055, 0.0).decision == "inconclusive"
+    assert combined(0.10, 0.0).decision == "fail"
+
+
+def test_half_in_python_and_half_in_the_kernel_add_up() -> None:
+    # +5% instructions (4.75% of the CPU) and +0.4 ms in the kernel (5%): +9.75% in all.
+    verdict = combined(0.05, 0.4)
+    assert verdict.ratio == pytest.approx(1.0975)
+    assert verdict.decision == "fail", verdict.summary()
+
+
+def test_an_unchanged_tree_passes_whatever_noise_the_kernel_side_shows() -> None:
+    verdict = combined(0.0, 0.02, margin_ms=0.15)
+    assert verdict.decision == "pass", verdict.summary()
+    assert verdict.low < 1 < verdict.high
+
+
+def test_kernel_side_noise_larger_than_the_threshold_is_inconclusive() -> None:
+    assert combined(0.0, 0.5, margin_ms=0.4).decision == "inconclusive"
+
+
+def test_the_margins_of_independent_parts_add_in_quadrature() -> None:
+    verdict = combined(0.0, 0.0, margin_ms=0.3)
+    instruction_margin, outside_margin = 0.95 * 0.002, 0.3 / 8
+    expected = math.hypot(instruction_margin, outside_margin) + 0.95 * 0.0075
+    assert verdict.high - verdict.ratio == pytest.approx(expected)
+
+
+def test_paired_differences_and_their_interval() -> None:
+    interval = difference_interval([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.4, 4.6], confidence=0.95)
+    assert interval.value == pytest.approx(0.5)
+    assert interval.low < 0.5 < interval.high
+    with pytest.raises(ValueError, match="at least 3"):
+        difference_interval([1.0, 2.0], [1.0, 2.0], confidence=0.95)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from . import __version__, agent_source, config, hotspots, load, report
+from . import __version__, agent_source, config, hotspots, load, pprof, report
 from .gate import GateOptions, run_gate
 from .pprof import innermost_python_frame, read_profiles
 from .runners import profiled_process
@@ -72,7 +72,7 @@ def flamegraph(arguments: argparse.Namespace) -> int:
         finally:
             local.stop()
     profile = read_profiles(sorted((report_dir / "flamegraph-profiles").glob("*.pprof")))
-    for sample_type, name, unit in ((report.CPU, "cpu", "CPU time"), (report.ALLOCATIONS, "alloc", "allocated bytes")):
+    for sample_type, name, unit in ((pprof.CPU, "cpu", "CPU time"), (pprof.ALLOCATIONS, "alloc", "allocated bytes")):
         path = report.write_flamegraph(
             report_dir / f"flamegraph-{name}.svg",
             profile.stacks.get(sample_type, Counter()),
@@ -192,7 +192,7 @@ def gate(arguments: argparse.Namespace) -> int:
         measure=arguments.measure,
         rounds=arguments.rounds or default_rounds,
         requests=arguments.requests or default_requests,
-        profile_rounds=arguments.profile_rounds,
+        native_rounds=arguments.native_rounds,
         warmup_seconds=arguments.warmup_seconds,
         concurrency=arguments.concurrency,
         threshold=arguments.threshold if arguments.threshold is not None else service.threshold,
@@ -246,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "--requests", type=positive, help="requests per window (default 20 for instructions, 100 for cpu)"
     )
     gate_parser.add_argument(
-        "--profile-rounds",
-        type=positive,
-        default=6,
-        help="with --measure instructions: CPU windows per side for the function table (default 6)",
+        "--native-rounds",
+        type=whole_number(MIN_PAIRS),
+        default=28,
+        help="with --measure instructions: native windows of 200 requests per side, for the kernel-side CPU "
+        "and the function table (default 28)",
     )
     gate_parser.add_argument(
         "--warmup-seconds", type=positive, default=20, help="unmeasured load on each side first (default 20)"
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     samples_parser = commands.add_parser("samples", help="every sample as a JSON line: function, values, labels")
     add_profile_source(samples_parser)
     samples_parser.add_argument(
-        "--sample-type", default=hotspots.CPU, help=f"only samples with this value (default {hotspots.CPU})"
+        "--sample-type", default=pprof.CPU, help=f"only samples with this value (default {pprof.CPU})"
     )
     samples_parser.set_defaults(run=samples)
     arguments = parser.parse_args(argv)

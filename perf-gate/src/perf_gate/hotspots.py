@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .agent_source import TraceSpan
-from .pprof import Sample, decode_samples, innermost_python_frame
+from .pprof import CPU, Sample, decode_samples, innermost_python_frame
 
-CPU = "cpu-time"
 ENDPOINT_LABEL = "trace endpoint"
 SPAN_LABEL = "span id"
 LOCAL_ROOT_LABEL = "local root span id"

@@ -18,6 +18,9 @@ import zstandard
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
+# The sample types ddtrace's profiles carry that the tool reads.
+CPU = "cpu-time"
+ALLOCATIONS = "alloc-space"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from . import flamegraph
-from .pprof import Frame, Profile, Stack, function_costs
+from .pprof import CPU, Frame, Profile, Stack, function_costs
 
-CPU = "cpu-time"
-ALLOCATIONS = "alloc-space"
 # The standard library's idle waits, by module file and function name. ddtrace
-# 4.16 charges the CPU a thread burned since its last sample to whatever frame
-# it finds the thread in, often the wait it went back to (see the README):
+# charges the CPU a thread burned since its last sample to whatever frame it
+# finds the thread in, often the wait it went back to (see the README):
 # their figures move at random between runs and are never a change's cause.
 IDLE_WAIT_FILES = frozenset({"threading.py", "queue.py", "queues.py", "tasks.py", "selectors.py", "locks.py"})
 IDLE_WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "acquire", "join", "_wait_for_tstate_lock"})
