@@ -3,9 +3,17 @@
 Bakes a service, commits it on main, then runs the gate (its defaults, through
 the same `make perf-gate` a team's CI runs, with the perf tool from this checkout;
 `--measure cpu` for the CPU-time
-measure) against branches whose CPU
-workload does more hashing — +2.5%, +5%, +7.5% and +10% by default — and
-against an unchanged branch, twice as often. Levels are interleaved (one run of
+measure) against branches whose CPU workload costs more, and against an
+unchanged branch, twice as often. A level is a kind and a size:
+
+* `7.5` (or `python:7.5`): 7.5% more hashing in the workload's loop;
+* `kernel:7.5`: `os.urandom` in the workload, sized to add 7.5% to the CPU per
+  request of the gate's mix in the kernel (calibrated at the start of the study
+  in a container of the baseline image run as the gate's native windows run it:
+  the mix's CPU per request, and os.urandom's CPU per byte as a system call);
+* `mixed:10`: half of each.
+
+Levels are interleaved (one run of
 each per cycle), so a slow drift of the machine hits every level alike and a
 study stopped early still covers them all evenly.
 
@@ -16,11 +24,13 @@ a different decision rule can be tried on the recorded windows later. The table
 is printed from that file.
 
     .venv/bin/python -m bench.perf_gate_sensitivity --runs 10 --results gate-power.jsonl
+    .venv/bin/python -m bench.perf_gate_sensitivity --levels python:7.5,python:10,kernel:7.5,kernel:12,mixed:10 \
+        --runs 10 --results gate-power-kernel.jsonl
     .venv/bin/python -m bench.perf_gate_sensitivity --table --results bench/results/gate-power.jsonl
 
-A level is the extra hashing in the workload function (`hash_chain`); the cost
-per request rises a little less (the function is most, not all, of a request's
-work under the gate's mix), which the "median measured change" column shows.
+A Python level's size is relative to the workload function's (`hash_chain`)
+instructions, a kernel level's to the request's CPU; the "median measured
+change" column shows what the gate measured.
 Needs Docker; each run takes one to four minutes on 2 cores.
 """
 
@@ -39,21 +49,52 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cookiecutter.main import cookiecutter
+from perf_gate import config, cpu_split, load
+from perf_gate.runners import getrandom_as_system_call, profiled_container
 
-from tests.docker_support import base_image_for, engine_unavailable_reason
+from harness.bake import bake, uv
+from harness.docker import base_image_for, build_image, docker, engine_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 
 GIT = ["git", "-c", "user.name=Bench", "-c", "user.email=bench@example.invalid"]
-# uv from this environment (.venv/bin beside the running Python), else PATH.
-UV = shutil.which("uv", path=os.path.dirname(sys.executable)) or shutil.which("uv") or "uv"
 LOOP = "    for _ in range(iterations):\n"
-DEFAULT_LEVELS = (2.5, 5.0, 7.5, 10.0)
+RETURN = "    return CpuResult(iterations=iterations, digest=digest.hex())\n"
+IMPORT = "import hashlib\n"
+KINDS = ("python", "kernel", "mixed")
+DEFAULT_LEVELS = ("python:2.5", "python:5", "python:7.5", "python:10")
+# What the kernel-side levels are sized by, measured in one container of the
+# baseline image running as the gate's native windows run it (its filter
+# included): the CPU per request of the gate's mix, and the CPU per byte of
+# os.urandom as a system call (thread CPU, medians, in the same container).
+RANDOMNESS_COST = """
+import os, time
+samples = []
+for _ in range(41):
+    started = time.thread_time()
+    os.urandom(1 << 20)
+    samples.append(time.thread_time() - started)
+print(sorted(samples)[20] / (1 << 20))
+"""
+CALIBRATION_REQUESTS = 2000
 
 
 def sh(command: list[str], cwd: Path) -> str:
     return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def parse_level(text: str) -> tuple[str, float]:
+    kind, _, size = text.rpartition(":")
+    kind = kind or "python"
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(f"level {text!r}: the kind must be one of {', '.join(KINDS)}")
+    try:
+        percent = float(size)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"level {text!r}: the size must be a percentage") from None
+    if not 0 < percent < 100:
+        raise argparse.ArgumentTypeError(f"level {text!r}: the size must be between 0 and 100")
+    return kind, percent
 
 
 def injected_loop(percent: float) -> str:
@@ -62,8 +103,57 @@ def injected_loop(percent: float) -> str:
     return f"    for _ in range(iterations + iterations * {per_mille} // 1000):  # injected +{percent:g}%\n"
 
 
-def level_name(percent: float) -> str:
-    return "unchanged" if percent == 0 else f"+{percent:g}%"
+def injected_randomness(percent: float, bytes_per_percent_iteration: float) -> str:
+    """os.urandom before the workload returns, costing ``percent`` of its CPU (calibrated)."""
+    per_thousand = round(percent * bytes_per_percent_iteration * 1000)
+    return f"    os.urandom(iterations * {per_thousand} // 1000)  # injected +{percent:g}% in the kernel\n" + RETURN
+
+
+def injected(original: str, kind: str, percent: float, bytes_per_percent_iteration: float) -> str:
+    """The workload's source with ``kind`` of extra work worth ``percent`` of its CPU."""
+    python = percent if kind == "python" else percent / 2 if kind == "mixed" else 0.0
+    kernel = percent - python
+    source = original.replace(LOOP, injected_loop(python)) if python else original
+    if kernel:
+        source = source.replace(IMPORT, IMPORT + "import os\n", 1)
+        source = source.replace(RETURN, injected_randomness(kernel, bytes_per_percent_iteration), 1)
+    return source
+
+
+def calibrate(project: Path, base_image: str, scratch: Path) -> float:
+    """Bytes of os.urandom per iteration of hash_chain that add 1% to the CPU
+    per request of the gate's mix: a kernel-side level is a share of what the
+    verdict measures, the request's CPU, in the conditions of a native window."""
+    service = config.load(project)
+    workload = next(request for request in service.mix if request.path == "/cpu-intensive")
+    share = workload.weight / sum(request.weight for request in service.mix)
+    image = "gate-bench-calibration"
+    build_image(project, image, {"BASE_IMAGE": base_image, "GIT_SHA": "0" * 40, "VERSION": "calibration"})
+    container = profiled_container(
+        image, scratch / "calibration", service.environment, options=getrandom_as_system_call(scratch)
+    )
+    try:
+        container.wait_until_serving(service.health_path)
+        load.run(container.url, load.plan(service.mix, 100_000, 1), 2, 15)
+        before = cpu_split.read(container.id)
+        load.run(container.url, load.plan(service.mix, CALIBRATION_REQUESTS, 2), 2, 600)
+        cpu_per_request = (cpu_split.read(container.id) - before).total / CALIBRATION_REQUESTS
+        seconds_per_byte = float(container.execute("python", "-c", RANDOMNESS_COST).strip())
+    finally:
+        container.stop()
+        docker("image", "rm", image, check=False)
+    print(
+        f"calibration: {cpu_per_request * 1000:.2f} ms CPU per request of the mix; os.urandom "
+        f"{seconds_per_byte * 1e9 * 1024:.1f} µs per KiB as a system call"
+    )
+    iterations = int(workload.query["iterations"])
+    return float(0.01 * cpu_per_request / (share * seconds_per_byte * iterations))
+
+
+def level_name(kind: str, percent: float) -> str:
+    if percent == 0:
+        return "unchanged"
+    return f"+{percent:g}%" if kind == "python" else f"+{percent:g}% {kind}"
 
 
 def run_gate(project: Path, base_image: str, measure: str) -> dict[str, Any]:
@@ -75,7 +165,7 @@ def run_gate(project: Path, base_image: str, measure: str) -> dict[str, Any]:
         **os.environ,
         "PERF_GATE": str(ROOT / "perf-gate"),
         "BASE_IMAGE": base_image,
-        "PATH": f"{Path(UV).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{Path(uv()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     outcome = subprocess.run(
         ["make", "perf-gate", f"PERF_GATE_ARGS=--baseline main --measure {measure}"],
@@ -102,6 +192,9 @@ def run_gate(project: Path, base_image: str, measure: str) -> dict[str, Any]:
         "candidate_cpu_per_request": report["candidate"]["cpu_seconds_per_request"],
         "baseline_instructions_per_request": report["baseline"].get("instructions_per_request", []),
         "candidate_instructions_per_request": report["candidate"].get("instructions_per_request", []),
+        "baseline_cpu_split_per_request": report["baseline"].get("cpu_split_per_request", []),
+        "candidate_cpu_split_per_request": report["candidate"].get("cpu_split_per_request", []),
+        "kernel_side_change_ms": report.get("kernel_side_change_ms"),
         # What the function table says of the workload function (profiled rounds), against the verdict.
         "hash_chain_table_change": hash_chain_change(report.get("functions", [])),
     }
@@ -121,9 +214,17 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def schedule(levels: list[float], runs: int, unchanged_runs: int, done: dict[float, int]) -> Iterator[float]:
+Level = tuple[str, float]
+UNCHANGED: Level = ("python", 0.0)
+
+
+def level_of(result: dict[str, Any]) -> Level:
+    return (result.get("kind", "python"), result["level"])
+
+
+def schedule(levels: list[Level], runs: int, unchanged_runs: int, done: dict[Level, int]) -> Iterator[Level]:
     """Cycles of one run per level (unchanged as often as its share asks), until each has its count."""
-    wanted = {0.0: unchanged_runs, **{level: runs for level in levels}}
+    wanted = {UNCHANGED: unchanged_runs, **{level: runs for level in levels}}
     per_cycle = {level: max(1, round(count / max(runs, 1))) for level, count in wanted.items()}
     remaining = {level: max(0, wanted[level] - done.get(level, 0)) for level in wanted}
     while any(remaining.values()):
@@ -135,24 +236,27 @@ def schedule(levels: list[float], runs: int, unchanged_runs: int, done: dict[flo
 
 def format_table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| measure | injected in `hash_chain` | runs | fail | pass | inconclusive | median measured change "
+        "| measure | injected | runs | fail | pass | inconclusive | median measured change "
         "| median rounds | median wall time |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    # The default measure first, then by level.
+    # The default measure first, then by kind and size.
     cases = sorted(
-        {(result.get("measure", "cpu"), result["level"]) for result in results},
-        key=lambda case: (case[0] != "instructions", case[1]),
+        {(result.get("measure", "cpu"), *level_of(result)) for result in results},
+        key=lambda case: (case[0] != "instructions", KINDS.index(case[1]) if case[2] else -1, case[2]),
     )
-    for measure, level in cases:
-        runs = [result for result in results if (result.get("measure", "cpu"), result["level"]) == (measure, level)]
+    for measure, kind, level in cases:
+        runs = [
+            result for result in results if (result.get("measure", "cpu"), *level_of(result)) == (measure, kind, level)
+        ]
         decisions = [result["decision"] for result in runs]
         change = statistics.median((result["ratio"] - 1) * 100 for result in runs)
         rounds = statistics.median(result["rounds"] for result in runs)
         wall = statistics.median(result["wall_seconds"] for result in runs)
         lines.append(
-            f"| {measure} | {level_name(level)} | {len(runs)} | {decisions.count('fail')} | {decisions.count('pass')} "
-            f"| {decisions.count('inconclusive')} | {change:+.1f}% | {rounds:g} | {wall:.0f} s |"
+            f"| {measure} | {level_name(kind, level)} | {len(runs)} | {decisions.count('fail')} "
+            f"| {decisions.count('pass')} | {decisions.count('inconclusive')} | {change:+.1f}% | {rounds:g} "
+            f"| {wall:.0f} s |"
         )
     return "\n".join(lines)
 
@@ -163,9 +267,10 @@ def main() -> int:
     parser.add_argument("--unchanged-runs", type=int, help="gate runs of an unchanged branch (default 2 x --runs)")
     parser.add_argument(
         "--levels",
-        type=lambda text: [float(part) for part in text.split(",")],
-        default=list(DEFAULT_LEVELS),
-        help="injected extra hashing in percent, comma-separated (default 2.5,5,7.5,10)",
+        type=lambda text: [parse_level(part) for part in text.split(",")],
+        default=[parse_level(level) for level in DEFAULT_LEVELS],
+        help="kind:percent, comma-separated; kinds python (the default), kernel, mixed "
+        f"(default {','.join(DEFAULT_LEVELS)})",
     )
     parser.add_argument(
         "--measure", choices=("instructions", "cpu"), default="instructions", help="the gate's measure (its default)"
@@ -180,47 +285,55 @@ def main() -> int:
             sys.exit(f"bench: no runs in {arguments.results}")
         print(format_table(results))
         return 0
-    if any(not 0 < level < 100 for level in arguments.levels):
-        sys.exit("bench: --levels are percentages between 0 and 100")
     reason = engine_unavailable_reason()
     if reason:
         sys.exit(f"bench: {reason}")
     if not arguments.resume and arguments.results.exists():
         sys.exit(f"bench: {arguments.results} exists; pass --resume to add to it, or another --results")
     unchanged_runs = arguments.unchanged_runs if arguments.unchanged_runs is not None else 2 * arguments.runs
-    done: dict[float, int] = {}
+    done: dict[Level, int] = {}
     for result in read_results(arguments.results):
         if result.get("measure", "cpu") == arguments.measure:
-            done[result["level"]] = done.get(result["level"], 0) + 1
+            done[level_of(result)] = done.get(level_of(result), 0) + 1
     base_image = base_image_for("3.13")
     machine = f"{os.cpu_count()} cores, base image {base_image}"
 
     with tempfile.TemporaryDirectory(prefix="gate-bench-") as scratch:
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
-        sh([UV, "sync", "--locked", "--quiet"], project)
+        baked = bake(Path(scratch))
+        baked.sync()
+        project = baked.project
+        bytes_per_percent_iteration = calibrate(project, base_image, Path(scratch))
+        print(f"os.urandom: {bytes_per_percent_iteration:.2f} bytes per iteration add 1% to the CPU per request")
         sh([*GIT, "init", "-q", "-b", "main"], project)
         sh([*GIT, "add", "-A"], project)
         sh([*GIT, "commit", "-q", "-m", "generated"], project)
         workload = next((project / "src").glob("*/workload.py"))
         original = workload.read_text()
-        if LOOP not in original:
-            sys.exit(f"bench: the workload's loop is no longer {LOOP.strip()!r}; update the bench")
-        for number, level in enumerate(schedule(arguments.levels, arguments.runs, unchanged_runs, done), 1):
+        if any(anchor not in original for anchor in (LOOP, RETURN, IMPORT)):
+            sys.exit(f"bench: the workload no longer has {LOOP.strip()!r}, {RETURN.strip()!r}; update the bench")
+        for number, (kind, level) in enumerate(schedule(arguments.levels, arguments.runs, unchanged_runs, done), 1):
             branch = f"level-{number}"
             sh([*GIT, "checkout", "-q", "-b", branch, "main"], project)
             if level:
-                workload.write_text(original.replace(LOOP, injected_loop(level)))
-                sh([*GIT, "commit", "-q", "-am", f"{level:g}% more hashing"], project)
+                workload.write_text(injected(original, kind, level, bytes_per_percent_iteration))
+                sh([*GIT, "commit", "-q", "-am", f"{level_name(kind, level)}"], project)
             try:
                 outcome = run_gate(project, base_image, arguments.measure)
             finally:
                 sh([*GIT, "checkout", "-q", "-f", "main"], project)
-            record = {"level": level, "machine": machine, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **outcome}
+            record = {
+                "kind": kind,
+                "level": level,
+                "machine": machine,
+                "bytes_per_percent_iteration": bytes_per_percent_iteration,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                **outcome,
+            }
             with arguments.results.open("a") as results_file:
                 results_file.write(json.dumps(record) + "\n")
             low, high = ((bound - 1) * 100 for bound in outcome["interval"])
             print(
-                f"{level_name(level):<10} {outcome['decision']:<12} change {(outcome['ratio'] - 1) * 100:+5.1f}% "
+                f"{level_name(kind, level):<16} {outcome['decision']:<12} change {(outcome['ratio'] - 1) * 100:+5.1f}% "
                 f"[{low:+.1f}%, {high:+.1f}%]  {outcome['rounds']:>2} rounds  {outcome['wall_seconds']:.0f} s",
                 flush=True,
             )

@@ -4,16 +4,18 @@ numbers themselves are the benchmark's business, never asserted here."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 
-from bench import profiler_overhead
+from bench import perf_gate_sensitivity, profiler_overhead
 
 from .conftest import TEMPLATE_DIR, run
 
@@ -193,3 +195,32 @@ def test_soak_rss_slope_interval_covers_the_true_slope() -> None:
     steady = slope_per_hour(times, [100 + w for w in wobble])
     assert slope_verdict(steady, 1.0) == "pass", steady
     assert slope_verdict(slope_per_hour(times[:3], [1.0, 2.0, 3.0]), 1.0).startswith("unresolved")
+
+
+# ---- the gate's power study (bench/perf_gate_sensitivity.py): what it injects ----
+
+WORKLOAD = TEMPLATE_DIR / "{{cookiecutter.service_slug}}" / "src" / "{{cookiecutter.package_name}}" / "workload.py"
+
+
+@pytest.mark.parametrize(
+    ("kind", "percent", "loop_per_mille", "random_bytes"),
+    [("python", 7.5, 75, None), ("kernel", 12, None, 15360), ("mixed", 10, 50, 6400)],
+)
+def test_the_power_study_injects_each_kind_of_work_into_the_real_workload(
+    kind: str, percent: float, loop_per_mille: int | None, random_bytes: int | None
+) -> None:
+    source = perf_gate_sensitivity.injected(WORKLOAD.read_text(), kind, percent, bytes_per_percent_iteration=1.28)
+    assert (f"iterations * {loop_per_mille} // 1000" in source) == (loop_per_mille is not None)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, str(WORKLOAD), "exec"), namespace)  # the template's own file, changed as the study does
+    sizes: list[int] = []
+    namespace["os"] = SimpleNamespace(urandom=lambda size: sizes.append(size))
+    result = namespace["hash_chain"](1000)
+    assert result.iterations == 1000 and len(result.digest) == 64
+    assert sizes == ([] if random_bytes is None else [random_bytes])
+
+
+def test_the_power_study_refuses_an_unknown_kind_in_one_line() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="the kind must be one of python, kernel, mixed"):
+        perf_gate_sensitivity.parse_level("disk:5")
+    assert perf_gate_sensitivity.parse_level("7.5") == ("python", 7.5)
