@@ -31,14 +31,30 @@ after the warm-up count. For each run it reports:
 - with ``--memory`` (the memory profile switched on): the allocations the
   profiles put on ``allocate_and_touch`` over the bytes its calls allocated.
 
+- with ``--idle``, instead of the shapes: the idle process's CPU as a share of
+  one core, per sampler setting (``--warmup`` s of light load, then
+  ``--idle-seconds`` without a request; uploads every 60 s, as shipped).
+
+Sampler settings (``--settings``, from ``SAMPLER_SETTINGS``) are a matrix: every
+(setting, shape, run) gets its own fresh service process, since ddtrace's
+sampler keeps a 600 s load history for the life of the process. With
+``--results FILE`` every run is appended to FILE as one JSON line as it ends,
+and runs already there are skipped (a stopped matrix resumes); the table is
+then made from the file.
+
     .venv/bin/python -m bench.profile_truth                     # 3 repeats, about 10 minutes
     .venv/bin/python -m bench.profile_truth --repeats 1 --seconds 20
+    .venv/bin/python -m bench.profile_truth --settings all --shapes light,closed \\
+        --warmup 15 --seconds 20 --results bench/results/sampler-matrix.jsonl
+    .venv/bin/python -m bench.profile_truth --idle --settings all --results bench/results/sampler-idle.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import random
 import statistics
 import subprocess
@@ -47,7 +63,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +74,7 @@ from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.pprof import decode_samples, innermost_python_frame
 from perf_gate.service import ServiceProcess
 
+from bench.sampler_settings import SAMPLER_SETTINGS
 from tests import agent as agent_support
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +103,9 @@ ENVIRONMENT = {
     "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
     "DD_REMOTE_CONFIGURATION_ENABLED": "false",
 }
+
+
+IDLE = "idle"
 
 
 @dataclass(frozen=True)
@@ -210,7 +231,23 @@ def waits(function: str) -> bool:
     return function.rsplit(".", 1)[-1] in WAIT_FUNCTIONS
 
 
-def measure(shape_name: str, python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> Truth:
+def service_inheritance() -> dict[str, str]:
+    """The service's own settings only: nothing of this shell's DD_/OTEL_/WORKLOAD_/PROFILING_ ones."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DD_", "_DD_", "OTEL_", "WORKLOAD_", "PROFILING_")) and key != "VIRTUAL_ENV"
+    }
+
+
+def measure(
+    shape_name: str,
+    python: str,
+    package: str,
+    workdir: Path,
+    arguments: argparse.Namespace,
+    setting: dict[str, str] | None = None,
+) -> Truth:
     warmup, seconds = arguments.warmup, arguments.seconds
 
     agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
@@ -218,12 +255,7 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
     inject.mkdir(exist_ok=True)
     (inject / "sitecustomize.py").write_text(SITECUSTOMIZE)
     records = workdir / f"records-{shape_name}-{time.monotonic_ns()}.txt"
-    # The service's own settings only: nothing of this shell's DD_/OTEL_/WORKLOAD_ ones.
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DD_", "OTEL_", "WORKLOAD_")) and key != "VIRTUAL_ENV"
-    }
+    inherited = service_inheritance()
     environment = {
         **ENVIRONMENT,
         "DD_TRACE_AGENT_URL": agent.url,
@@ -235,6 +267,7 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
         environment["DD_PROFILING_MEMORY_ENABLED"] = "true"
     if arguments.max_interval_ms is not None:
         environment[MAX_SAMPLING_INTERVAL_VARIABLE] = str(round(arguments.max_interval_ms * 1000))
+    environment.update(setting or {})
     service = ServiceProcess(
         [python, "-m", package], environment, log_path=workdir / f"service-{shape_name}.log", inherited=inherited
     )
@@ -296,6 +329,38 @@ def measure(shape_name: str, python: str, package: str, workdir: Path, arguments
     )
 
 
+def idle_share(
+    python: str, package: str, workdir: Path, arguments: argparse.Namespace, agent_url: str, name: str, run: int
+) -> dict[str, object]:
+    """One fresh process with setting ``name``, as shipped (uploads every 60 s):
+    ``--warmup`` s of light load, then the CPU it spends with no request for
+    ``--idle-seconds``, as a share of one core."""
+    environment = {
+        **{key: value for key, value in ENVIRONMENT.items() if key != "DD_PROFILING_UPLOAD_INTERVAL"},
+        "DD_TRACE_AGENT_URL": agent_url,
+        **SAMPLER_SETTINGS[name],
+    }
+    service = ServiceProcess(
+        [python, "-m", package],
+        environment,
+        log_path=workdir / f"service-idle-{name}-{run}.log",
+        inherited=service_inheritance(),
+    )
+    try:
+        service.wait_until_serving()
+        load = Load(service.url, shape("light", arguments.iterations))
+        load.start()
+        time.sleep(arguments.warmup)
+        load.finish()
+        time.sleep(2)  # the last requests' spans flushed
+        before, started = service.cpu_seconds(), time.monotonic()
+        time.sleep(arguments.idle_seconds)
+        cpu, elapsed = service.cpu_seconds() - before, time.monotonic() - started
+    finally:
+        service.stop()
+    return {"idle_core_share": cpu / elapsed, "idle_seconds": elapsed}
+
+
 def spread(values: list[float], fmt: Callable[[float], str]) -> str:
     if len(values) == 1:
         return fmt(values[0])
@@ -329,6 +394,33 @@ def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> 
     return "\n".join(lines)
 
 
+def matrix_report(records: list[dict[str, object]], settings: list[str], shapes: list[str]) -> str:
+    """Per setting and shape: median credited/true (min to max of the runs, n),
+    and the median share of profile CPU on wait frames; idle cost when measured."""
+    idle = {
+        name: [float(str(r["idle_core_share"])) for r in records if r["setting"] == name and r["shape"] == IDLE]
+        for name in settings
+    }
+    shown = [name for name in shapes if name != IDLE]
+    header = "| setting | " + " | ".join(f"{name}: credited/true (min to max, n) | {name}: on waits" for name in shown)
+    header += " | idle CPU, share of a core |"
+    lines = [header, "|---" * (1 + 2 * len(shown) + 1) + "|"]
+    for name in settings:
+        cells = []
+        for shape_name in shown:
+            runs = [r for r in records if r["setting"] == name and r["shape"] == shape_name]
+            if not runs:
+                cells += ["", ""]
+                continue
+            ratios = [float(str(r["credited_over_true"])) for r in runs]
+            waited = [float(str(r["waits"])) for r in runs]
+            cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f}, {len(runs)})")
+            cells.append(f"{statistics.median(waited):.0%}")
+        idle_cell = spread(idle[name], lambda v: f"{v:.2%}") if idle[name] else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {idle_cell} |")
+    return "\n".join(lines)
+
+
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs of every shape, in shuffled order (3)")
@@ -348,8 +440,28 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--shapes", default=",".join(SHAPE_NAMES), help="comma-separated, from: light, closed, saturating"
     )
+    parser.add_argument(
+        "--settings",
+        help=f"comma-separated sampler settings, one fresh process each, or 'all': {', '.join(SAMPLER_SETTINGS)}",
+    )
+    parser.add_argument("--results", type=Path, help="JSON lines, one per run, appended as it ends; resumes")
+    parser.add_argument(
+        "--idle", action="store_true", help="measure each setting's idle CPU (share of a core) instead of the shapes"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle seconds measured (--idle; 60)")
     parser.add_argument("--seed", type=int, default=1234)
     arguments = parser.parse_args(argv)
+    if arguments.settings == "all":
+        arguments.settings = list(SAMPLER_SETTINGS)
+    elif arguments.settings:
+        arguments.settings = [name.strip() for name in arguments.settings.split(",") if name.strip()]
+        unknown_settings = [name for name in arguments.settings if name not in SAMPLER_SETTINGS]
+        if unknown_settings:
+            parser.error(f"--settings: unknown setting {unknown_settings[0]!r}")
+    if arguments.settings and arguments.max_interval_ms is not None:
+        parser.error("--settings and --max-interval-ms: the caps are settings (cap-10ms, ...)")
+    if arguments.idle and not arguments.settings:
+        arguments.settings = ["default"]
     arguments.shapes = [name.strip() for name in arguments.shapes.split(",") if name.strip()]
     unknown = [name for name in arguments.shapes if name not in SHAPE_NAMES]
     if unknown or not arguments.shapes:
@@ -359,6 +471,106 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if arguments.repeats < 1 or arguments.seconds < 10 or arguments.warmup < 0 or arguments.iterations < 1:
         parser.error("--repeats and --iterations must be at least 1, --seconds at least 10, --warmup not negative")
     return arguments
+
+
+def done_runs(path: Path | None) -> list[dict[str, object]]:
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record(path: Path | None, entry: dict[str, object]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as out:
+            out.write(json.dumps(entry) + "\n")
+
+
+def conditions() -> dict[str, object]:
+    """What the machine was like when a run started."""
+    return {
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average_1m": os.getloadavg()[0],
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def run_matrix(python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> list[dict[str, object]]:
+    """Every (setting, shape, run) not yet in --results, each in a fresh process;
+    runs interleave the settings so the machine's drift spreads over all of them."""
+    records = done_runs(arguments.results)
+    done = {(r["setting"], r["shape"], r["run"]) for r in records}
+    shuffler = random.Random(arguments.seed)
+    todo = [
+        (name, shape_name, run)
+        for run in range(arguments.repeats)
+        for shape_name in arguments.shapes
+        for name in shuffler.sample(arguments.settings, len(arguments.settings))
+        if (name, shape_name, run) not in done
+    ]
+    for index, (name, shape_name, run) in enumerate(todo, start=1):
+        log(f"[{index}/{len(todo)}] {name} {shape_name} run {run}")
+        started = conditions()
+        try:
+            result = measure(shape_name, python, package, workdir, arguments, SAMPLER_SETTINGS[name])
+        except RuntimeError as error:
+            log(f"    failed: {error}")
+            continue
+        log(f"    credited/true {result.credited_over_true:.2f}, waits {result.waits:.0%}")
+        entry: dict[str, object] = {
+            "setting": name,
+            "environment": SAMPLER_SETTINGS[name],
+            "run": run,
+            **asdict(result),
+            "warmup": arguments.warmup,
+            "seconds": arguments.seconds,
+            "iterations": arguments.iterations,
+            **started,
+        }
+        record(arguments.results, entry)
+        records.append(entry)
+    return records
+
+
+def run_idle(python: str, package: str, workdir: Path, arguments: argparse.Namespace) -> list[dict[str, object]]:
+    """Every setting's idle cost, --repeats times; the settings of one repeat run
+    side by side (idle, they barely compete), one shared test agent."""
+    records = done_runs(arguments.results)
+    agent = agent_support.TestAgent(workdir / "agent-idle.log").start()
+    try:
+        for run in range(arguments.repeats):
+            todo = [
+                n
+                for n in arguments.settings
+                if (n, IDLE, run) not in {(r["setting"], r["shape"], r["run"]) for r in records}
+            ]
+            if not todo:
+                continue
+            log(f"idle run {run}: {', '.join(todo)}")
+            started = conditions()
+            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+                futures = {
+                    name: pool.submit(idle_share, python, package, workdir, arguments, agent.url, name, run)
+                    for name in todo
+                }
+                for name, future in futures.items():
+                    entry: dict[str, object] = {
+                        "setting": name,
+                        "environment": SAMPLER_SETTINGS[name],
+                        "shape": IDLE,
+                        "run": run,
+                        **future.result(),
+                        "warmup": arguments.warmup,
+                        "side_by_side": len(todo),
+                        **started,
+                    }
+                    log(f"    {name}: {float(str(entry['idle_core_share'])):.2%} of a core")
+                    record(arguments.results, entry)
+                    records.append(entry)
+    finally:
+        agent.stop()
+    return records
 
 
 def main(argv: list[str]) -> int:
@@ -371,8 +583,21 @@ def main(argv: list[str]) -> int:
         log(f"baked {project.name}; installing its locked dependencies")
         subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
         python = str(project / ".venv" / "bin" / "python")
+        if arguments.idle:
+            records = run_idle(python, package, workdir, arguments)
+            print(matrix_report(records, arguments.settings, [IDLE]))
+            return 0
         cost = calibrate(python, package, arguments.iterations)
         log(f"hash_chain({arguments.iterations}): {cost * 1e3:.2f} ms of CPU per call")
+        if arguments.settings:
+            records = run_matrix(python, package, workdir, arguments)
+            print(
+                f"hash_chain({arguments.iterations}) costs {cost * 1e3:.2f} ms of CPU per call in a quiet process; "
+                f"{arguments.warmup:.0f} s warm-up + {arguments.seconds:.0f} s measured per run, "
+                "each (setting, shape, run) in its own fresh process\n"
+            )
+            print(matrix_report(records, arguments.settings, arguments.shapes))
+            return 0
         order = [name for _ in range(arguments.repeats) for name in arguments.shapes]
         random.Random(arguments.seed).shuffle(order)
         results = []

@@ -45,6 +45,7 @@ from perf_gate.cli import whole_number
 from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.service import Service, ServiceContainer, ServiceProcess, free_port, rss_mib
 
+from bench.sampler_settings import SAMPLER_SETTINGS
 from bench.service_under_load import BenchError, CpuPlacement, LoadResult, cold_start_seconds, load, require_wrk
 from tests.docker_support import base_image_for, build_image, docker, engine_unavailable_reason
 
@@ -171,6 +172,20 @@ CONFIGURATIONS = {
             )
             for milliseconds in (10, 2)
         ),
+        # The stack sampler settings of profile_truth.py's matrix, as shipped
+        # (tracing on) against tracing alone: the cost side of each truth row.
+        *(
+            Configuration(
+                f"shipped-{name}",
+                f"as shipped, sampler {name}",
+                frozenset(),
+                switches=False,
+                extra={**TRACING_ON, **setting},
+                reference=TRACED,
+            )
+            for name, setting in SAMPLER_SETTINGS.items()
+            if setting
+        ),
         # Tuning candidates, measured on request (--configs).
         Configuration(
             "cpu-no-timeline", "CPU, no timeline", frozenset({"cpu"}), extra={"DD_PROFILING_TIMELINE_ENABLED": "false"}
@@ -238,6 +253,7 @@ class Options:
     connections: int
     placement: CpuPlacement
     warm: bool = False
+    endpoints: tuple[str, ...] = tuple(ENDPOINTS)
 
 
 class Target:
@@ -335,7 +351,7 @@ def measure(target: Target, configuration: Configuration, options: Options, envi
     """A fresh instance of the configuration, each endpoint measured once."""
     prepared = prepare(target, configuration, options, environment)
     try:
-        endpoints = {name: window(prepared, path, options) for name, path in ENDPOINTS.items()}
+        endpoints = {name: window(prepared, ENDPOINTS[name], options) for name in options.endpoints}
         return Run(prepared.profiles_in_force, prepared.rss_idle_mib, rss_mib(prepared.instance.pid), endpoints)
     finally:
         prepared.instance.stop()
@@ -361,9 +377,9 @@ def measure_warm(
         for round_index in range(options.rounds):
             shuffler = random.Random(seed + round_index)
             windows: dict[str, dict[str, LoadResult]] = {key: {} for key in prepared}
-            for name, path in ENDPOINTS.items():
+            for name in options.endpoints:
                 for key in shuffler.sample(list(prepared), len(prepared)):
-                    windows[key][name] = window(prepared[key], path, options)
+                    windows[key][name] = window(prepared[key], ENDPOINTS[name], options)
             for key, state in prepared.items():
                 rss_loaded = rss_mib(state.instance.pid)
                 runs[key].append(Run(state.profiles_in_force, state.rss_idle_mib, rss_loaded, windows[key]))
@@ -515,7 +531,7 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
         if key == configuration.reference:
             continue
         reference = results.runs[configuration.reference]
-        for endpoint in ENDPOINTS:
+        for endpoint in options.endpoints:
             cpu, throughput, p50, p99 = (
                 median_interval(paired_ratios(runs, reference, endpoint, metric))
                 for metric in ("cpu_ms_per_request", "requests_per_second", "p50_ms", "p99_ms")
@@ -525,13 +541,17 @@ def report(results: TargetResults, options: Options, emit: Callable[[str], None]
                 f"| {p50.text()} | {p99.text()} | {verdict(cpu, throughput, p99)} |"
             )
     emit("")
-    emit("| configuration | RSS idle (MiB) | RSS after load (MiB) | after load, vs off (MiB) | `/` CPU ms/request |")
+    first = options.endpoints[0]
+    emit(
+        f"| configuration | RSS idle (MiB) | RSS after load (MiB) | after load, vs off (MiB) "
+        f"| `{first}` CPU ms/request |"
+    )
     emit("|---|---|---|---|---|")
     for key, runs in results.runs.items():
         growth = statistics.median(
             run.rss_loaded_mib - base.rss_loaded_mib for run, base in zip(runs, off, strict=True)
         )
-        cpu_absolute = statistics.median(run.endpoints["/"].cpu_ms_per_request for run in runs)
+        cpu_absolute = statistics.median(run.endpoints[first].cpu_ms_per_request for run in runs)
         emit(
             f"| {label(CONFIGURATIONS[key], runs)} | {statistics.median(run.rss_idle_mib for run in runs):.0f} "
             f"| {statistics.median(run.rss_loaded_mib for run in runs):.0f} | {growth:+.1f} "
@@ -637,10 +657,20 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="one warm instance per configuration, windows interleaved round by round (no cold starts)",
     )
+    parser.add_argument(
+        "--endpoints",
+        default=",".join(ENDPOINTS),
+        help=f"comma-separated endpoints measured, from: {', '.join(ENDPOINTS)} (all)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the service and wrk")
     parser.add_argument("--seed", type=int, default=0, help="seeds the shuffled order of each round")
     parser.add_argument("--json", type=Path, help="also write every round's raw numbers here")
-    return parser.parse_args(argv)
+    arguments = parser.parse_args(argv)
+    arguments.endpoints = [name.strip() for name in arguments.endpoints.split(",") if name.strip()]
+    unknown = [name for name in arguments.endpoints if name not in ENDPOINTS]
+    if unknown or not arguments.endpoints:
+        parser.error(f"--endpoints: unknown endpoint {unknown[0]!r}" if unknown else "--endpoints: none given")
+    return arguments
 
 
 def log(message: str) -> None:
@@ -668,9 +698,10 @@ def main(argv: list[str]) -> int:
         connections=arguments.connections,
         placement=CpuPlacement.choose(pin=not arguments.no_pin),
         warm=arguments.warm,
+        endpoints=tuple(arguments.endpoints),
     )
     per_instance = 3 + arguments.settle + len(ENDPOINTS) * arguments.warmup
-    per_round = len(arguments.configs) * len(ENDPOINTS) * arguments.seconds
+    per_round = len(arguments.configs) * len(arguments.endpoints) * arguments.seconds
     if arguments.warm:
         seconds = len(arguments.configs) * per_instance + arguments.rounds * per_round
     else:
