@@ -121,8 +121,15 @@ def test_a_cpu_profiler_wraps_thread_start_once_and_stopping_takes_it_back() -> 
     assert ddtrace_internals.thread_wrapper_depth() == 0
 
 
-def sampling_interval_us(run_for_seconds: float, max_sampling_interval_us: int | None) -> int:
-    """The CPU sampler's interval as ddtrace wrote it into the profile's internal metadata."""
+def sampling_interval_us(
+    run_for_seconds: float,
+    max_sampling_interval_us: int | None,
+    sampler_floor_core_percent: float | None = None,
+    sampler_target_percent: float | None = None,
+    busy: bool = False,
+) -> int:
+    """The CPU sampler's interval as ddtrace wrote it into the profile's internal
+    metadata; with ``busy``, a thread burns CPU meanwhile."""
     import json
     import time
 
@@ -138,8 +145,21 @@ def sampling_interval_us(run_for_seconds: float, max_sampling_interval_us: int |
         profiles=frozenset({"cpu"}),
         heap_sample_bytes=0,
         max_sampling_interval_us=max_sampling_interval_us,
+        sampler_floor_core_percent=sampler_floor_core_percent,
+        sampler_target_percent=sampler_target_percent,
     )
+    deadline = time.monotonic() + run_for_seconds
+
+    def burn() -> None:
+        while time.monotonic() < deadline:
+            pass
+
+    burner = threading.Thread(target=burn)
+    if busy:
+        burner.start()
     time.sleep(run_for_seconds)
+    if busy:
+        burner.join()
     ddtrace_internals.stop_profiler(profiler)
     (written,) = set(output.parent.glob(f"{output.name}.*.internal_metadata.json")) - before
     interval: int = json.loads(written.read_text())["sampling_interval_us"]
@@ -156,6 +176,66 @@ def test_the_sampling_interval_cap_holds_for_one_start_and_not_the_next() -> Non
     assert 0 < capped <= 2000, upgrade_message(f"a 2 ms cap left the sampler at {capped} µs")
     # Idle, just started: ddtrace's own interval is tens of milliseconds.
     assert sampling_interval_us(1.0, max_sampling_interval_us=None) > 5000, "the cap outlived its profiler"
+
+
+def test_the_sampler_floor_reaches_the_sampler_for_one_start_and_not_the_next() -> None:
+    """The shipped floor (PROFILING_SAMPLER_FLOOR_CORE_PERCENT) works only while
+    ddtrace hands config.stack.adaptive_sampling_baseline to its native sampler
+    at each start: an idle process with a floor of a tenth of a core samples far
+    more often than ddtrace's 10 ms start, and without it, less often."""
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    ddtrace_internals = internals()
+    floor = getattr(profiling_config.stack, "adaptive_sampling_baseline", None)
+    assert isinstance(floor, float), upgrade_message("profiling config has no stack.adaptive_sampling_baseline")
+    assert ddtrace_internals.DDTRACE_SAMPLER_FLOOR_CORE_PERCENT == 0, upgrade_message(
+        f"ddtrace's own sampler floor is now {ddtrace_internals.DDTRACE_SAMPLER_FLOOR_CORE_PERCENT}, not 0: "
+        "measure the service's again (bench/profile_truth.py in the template repository)"
+    )
+    floored = sampling_interval_us(1.5, max_sampling_interval_us=None, sampler_floor_core_percent=10)
+    assert 0 < floored < 2000, upgrade_message(
+        f"a floor of 0.1 core left an idle sampler at {floored} µs: the floor no longer reaches the sampler"
+    )
+    # ddtrace's own start is 10 ms, growing when idle: well above a floored sampler.
+    unfloored = sampling_interval_us(1.5, max_sampling_interval_us=None, sampler_floor_core_percent=0)
+    assert unfloored > 2000, f"the floor outlived its profiler: {unfloored} µs without one"
+
+
+def test_the_service_starts_its_profiler_with_the_sampler_budget_of_its_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    monkeypatch.setenv("PROFILING_SAMPLER_FLOOR_CORE_PERCENT", "0.7")
+    monkeypatch.setenv("PROFILING_SAMPLER_TARGET_PERCENT", "3")
+    settings = load_settings()
+    profiling = Profiling(settings, resolve_identity(settings, BuildInfo(version="0", git_commit_sha="unknown")))
+    try:
+        profiling.apply(ProfileSet(enabled=True, profiles=frozenset({"cpu"}), heap_sample_bytes=1 << 20))
+        in_force = (
+            profiling_config.stack.adaptive_sampling_baseline,
+            profiling_config.stack.adaptive_sampling_target_overhead,
+        )
+    finally:
+        profiling.stop()
+    assert in_force == (0.7, 3.0)
+
+
+def test_the_sampler_target_reaches_the_sampler() -> None:
+    """PROFILING_SAMPLER_TARGET_PERCENT works only while ddtrace hands
+    config.stack.adaptive_sampling_target_overhead to its native sampler: with
+    a thread burning CPU, a budget of half the process's CPU samples far more
+    often than one of 1%."""
+    from ddtrace.internal.settings.profiling import config as profiling_config
+
+    target = getattr(profiling_config.stack, "adaptive_sampling_target_overhead", None)
+    assert isinstance(target, float), upgrade_message("profiling config has no stack.adaptive_sampling_target_overhead")
+    generous = sampling_interval_us(1.5, None, sampler_floor_core_percent=0, sampler_target_percent=50, busy=True)
+    frugal = sampling_interval_us(1.5, None, sampler_floor_core_percent=0, sampler_target_percent=1, busy=True)
+    assert generous < 1000 and frugal > 2 * generous, upgrade_message(
+        f"a busy process sampled every {generous} µs with a 50% target and every {frugal} µs with 1%: "
+        "the target no longer reaches the sampler"
+    )
 
 
 def test_hundreds_of_profile_set_changes_leave_thread_start_as_it_was() -> None:

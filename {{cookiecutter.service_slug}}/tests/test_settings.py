@@ -61,6 +61,16 @@ def test_each_profile_type_has_its_own_variable(profile: ProfileType, monkeypatc
     assert load_settings().profile_types() == {profile}
 
 
+def test_the_sampler_budget_is_the_measured_knee_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    # The README's truth-against-cost table ("What the profiles say") chose these.
+    assert (settings.profiling_sampler_floor_core_percent, settings.profiling_sampler_target_percent) == (0.5, 2.0)
+    monkeypatch.setenv("PROFILING_SAMPLER_FLOOR_CORE_PERCENT", "0")
+    monkeypatch.setenv("PROFILING_SAMPLER_TARGET_PERCENT", "1")
+    settings = load_settings()
+    assert (settings.profiling_sampler_floor_core_percent, settings.profiling_sampler_target_percent) == (0.0, 1.0)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -94,6 +104,10 @@ def test_dd_tags_accept_datadogs_separators(raw: str, expected: dict[str, str]) 
         ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "0"),
         ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "250"),
         ("PROFILING_MAX_SAMPLING_INTERVAL_MS", "fast"),
+        ("PROFILING_SAMPLER_FLOOR_CORE_PERCENT", "-1"),
+        ("PROFILING_SAMPLER_FLOOR_CORE_PERCENT", "lots"),
+        ("PROFILING_SAMPLER_TARGET_PERCENT", "0.5"),
+        ("PROFILING_SAMPLER_TARGET_PERCENT", "101"),
         ("LOG_LEVEL", "loud"),
         ("DD_PROFILING_UPLOAD_INTERVAL", "abc"),
         ("DD_PROFILING_UPLOAD_INTERVAL", "0"),

@@ -31,6 +31,18 @@ DDTRACE_VERSION: str = ddtrace.__version__
 # collector at each start, so every profiler start sets it again.
 DEFAULT_MAX_SAMPLING_INTERVAL_US: int = profiling_config.stack.adaptive_sampling_max_interval
 
+# The stack sampler's CPU budget. Every 250 ms ddtrace sets the interval so
+# that the sampler's own CPU meets floor + target x the process's CPU (the
+# larger of now and its p95 over 600 s), within 100 µs and the cap above. The
+# floor is in hundredths of a core (private ``adaptive_sampling_baseline``,
+# ddtrace's default 0), the target in percent (``adaptive_sampling_target_overhead``,
+# default 1, 1-100). With no floor, a lightly loaded process gets a budget so
+# small that the interval stretches to 100 ms and short bursts land on the wait
+# after them. Both are read by the stack collector at each start
+# (``ddtrace/profiling/collector/stack.py``), so every start sets them again.
+DDTRACE_SAMPLER_FLOOR_CORE_PERCENT: float = profiling_config.stack.adaptive_sampling_baseline
+DDTRACE_SAMPLER_TARGET_PERCENT: float = profiling_config.stack.adaptive_sampling_target_overhead
+
 # The profile types this process cannot run, and why: exception profiling
 # reads sys.monitoring, which Python has from 3.12.
 UNAVAILABLE_PROFILE_TYPES: dict[ProfileType, str] = {}
@@ -104,9 +116,14 @@ def start_profiler(
     profiles: frozenset[ProfileType],
     heap_sample_bytes: int,
     max_sampling_interval_us: int | None = None,
+    sampler_floor_core_percent: float | None = None,
+    sampler_target_percent: float | None = None,
 ) -> Profiler:
     """Start a profiler collecting exactly ``profiles``; the CPU sampler's
-    interval capped at ``max_sampling_interval_us`` (None: ddtrace's own cap)."""
+    interval capped at ``max_sampling_interval_us`` (None: ddtrace's own cap),
+    its CPU budget ``sampler_floor_core_percent`` hundredths of a core plus
+    ``sampler_target_percent`` % of the process's CPU (None: ddtrace's own,
+    0 and 1)."""
     unknown = profiles - PROFILER_SWITCHES.keys()
     if unknown:
         raise ValueError(f"unknown profile types: {', '.join(sorted(unknown))}")
@@ -115,6 +132,12 @@ def start_profiler(
     # The memory collector reads the sample size when it is created.
     profiling_config.heap.sample_size = heap_sample_bytes
     profiling_config.stack.adaptive_sampling_max_interval = max_sampling_interval_us or DEFAULT_MAX_SAMPLING_INTERVAL_US
+    profiling_config.stack.adaptive_sampling_baseline = (
+        DDTRACE_SAMPLER_FLOOR_CORE_PERCENT if sampler_floor_core_percent is None else sampler_floor_core_percent
+    )
+    profiling_config.stack.adaptive_sampling_target_overhead = (
+        DDTRACE_SAMPLER_TARGET_PERCENT if sampler_target_percent is None else sampler_target_percent
+    )
     switches = {switch.argument: profile in profiles for profile, switch in PROFILER_SWITCHES.items()}
     profiler = Profiler(service=service, env=env, version=version, tags=tags, **switches)
     profiler.start()

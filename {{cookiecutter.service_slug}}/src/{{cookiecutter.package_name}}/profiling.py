@@ -45,6 +45,9 @@ class Profiling:
     def __init__(self, settings: Settings, identity: Identity, uploads: UploadMonitor | None = None) -> None:
         self.identity = identity
         self.baseline = baseline_profile_set(settings)
+        # Not part of a profile set: the control file leaves them as deployed.
+        self.sampler_floor_core_percent = settings.profiling_sampler_floor_core_percent
+        self.sampler_target_percent = settings.profiling_sampler_target_percent
         # What the stop of a profiler says about its last upload: observed when
         # the entry point captures stderr, else not.
         self._uploads = uploads or UploadMonitor()
@@ -82,6 +85,8 @@ class Profiling:
                         profiles=profile_set.profiles,
                         heap_sample_bytes=profile_set.heap_sample_bytes,
                         max_sampling_interval_us=None if milliseconds is None else milliseconds * 1000,
+                        sampler_floor_core_percent=self.sampler_floor_core_percent,
+                        sampler_target_percent=self.sampler_target_percent,
                     )
             self.profile_set = profile_set
         logger.info("%s", profile_set.describe())

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # short bursts land on the next wait; truer profiles for more CPU (README,
     # "What the profiles say"). Unset: ddtrace's own; the control file caps for a while.
     profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=MAX_SAMPLING_INTERVAL_MS)
+    # The CPU sampler's own budget: a floor in hundredths of a core plus a share
+    # of the process's CPU in percent (ddtrace's: none and 1%). With ddtrace's, a
+    # lightly loaded process samples every 100 ms and its short bursts land on
+    # the next wait. The defaults are the knee of the truth-against-cost table
+    # in the README ("What the profiles say").
+    profiling_sampler_floor_core_percent: float = Field(default=0.5, ge=0, le=100)
+    profiling_sampler_target_percent: float = Field(default=2.0, ge=1, le=100)
     # ddtrace reads these itself; checked here so a bad value stops the service in one line.
     dd_profiling_upload_interval: float = Field(default=60.0, gt=0, le=3600)
     dd_profiling_heap_sample_size: int | None = Field(default=None, ge=0, le=MAX_HEAP_SAMPLE_BYTES)
