@@ -144,7 +144,7 @@ def calibrate(project: Path, base_image: str, scratch: Path) -> float:
         docker("image", "rm", image, check=False)
     print(
         f"calibration: {cpu_per_request * 1000:.2f} ms CPU per request of the mix; os.urandom "
-        f"{seconds_per_byte * 1e9 * 1024:.1f} µs per KiB as a system call"
+        f"{seconds_per_byte * 1e3 * (1 << 20):.2f} ms per MiB as a system call"
     )
     iterations = int(workload.query["iterations"])
     return float(0.01 * cpu_per_request / (share * seconds_per_byte * iterations))

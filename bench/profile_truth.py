@@ -69,13 +69,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from cookiecutter.main import cookiecutter
 from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.pprof import decode_samples, innermost_python_frame
 from perf_gate.service import ServiceProcess
 
 from bench.sampler_settings import SAMPLER_SETTINGS
-from tests import agent as agent_support
+from harness import agent as agent_support
+from harness.bake import bake
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -575,14 +575,13 @@ def run_idle(python: str, package: str, workdir: Path, arguments: argparse.Names
 
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
-    uv = os.environ.get("UV") or str(Path(sys.executable).with_name("uv"))
     with tempfile.TemporaryDirectory(prefix="profile-truth-") as scratch:
         workdir = Path(scratch)
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=str(workdir)))
-        package = next((project / "src").iterdir()).name
-        log(f"baked {project.name}; installing its locked dependencies")
-        subprocess.run([uv, "sync", "--locked", "--quiet"], cwd=project, check=True)
-        python = str(project / ".venv" / "bin" / "python")
+        baked = bake(workdir, ROOT)
+        package = baked.package
+        log(f"baked {baked.project.name}; installing its locked dependencies")
+        baked.sync()
+        python = str(baked.python)
         if arguments.idle:
             records = run_idle(python, package, workdir, arguments)
             print(matrix_report(records, arguments.settings, [IDLE]))

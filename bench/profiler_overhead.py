@@ -29,7 +29,6 @@ import math
 import os
 import platform
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,14 +39,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
 from perf_gate.cli import whole_number
 from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
 from perf_gate.service import Service, ServiceContainer, ServiceProcess, free_port, rss_mib
 
 from bench.sampler_settings import SAMPLER_SETTINGS
 from bench.service_under_load import BenchError, CpuPlacement, LoadResult, cold_start_seconds, load, require_wrk
-from tests.docker_support import base_image_for, build_image, docker, engine_unavailable_reason
+from harness.bake import BakedService, bake
+from harness.docker import base_image_for, build_image, docker, engine_unavailable_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -269,11 +268,10 @@ class Target:
 class ProcessTarget(Target):
     name = "process"
 
-    def __init__(self, project: Path, package: str, scratch: Path) -> None:
-        uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-        subprocess.run([uv, "sync", "--locked", "--quiet", "--no-dev"], cwd=project, check=True)
-        self.python_path = project / ".venv" / "bin" / "python"
-        self.package = package
+    def __init__(self, baked: BakedService, scratch: Path) -> None:
+        baked.sync(dev=False)
+        self.python_path = baked.python
+        self.package = baked.package
         self.profile_prefix = scratch / "profiles" / "profile"
         self.profile_prefix.parent.mkdir(parents=True, exist_ok=True)
         self.python = _python_version([str(self.python_path)])
@@ -712,18 +710,18 @@ def main(argv: list[str]) -> int:
     all_results: list[TargetResults] = []
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
         context = json.loads((ROOT / "cookiecutter.json").read_text())
-        project = Path(cookiecutter(str(ROOT), no_input=True, output_dir=scratch))
-        package = project.name.replace("-", "_")
+        baked = bake(Path(scratch), ROOT)
+        project = baked.project
         for name in targets:
             target: Target
             if name == "process":
-                target = ProcessTarget(project, package, Path(scratch))
+                target = ProcessTarget(baked, Path(scratch))
             else:
                 log("building the image")
                 target = ImageTarget(project, context["python_version"][0])
             results = run_target(target, arguments.configs, options, arguments.seed, log)
             if isinstance(target, ImageTarget):
-                results.image_mib = image_sizes(project, target.base, package)
+                results.image_mib = image_sizes(project, target.base, baked.package)
                 docker("rmi", "-f", ImageTarget.tag, check=False)
             all_results.append(results)
 
