@@ -140,13 +140,21 @@ def sampling_interval_us(
     output = Path(profiling_config.output_pprof)
     before = set(output.parent.glob(f"{output.name}.*.internal_metadata.json"))
     identity: dict[str, Any] = {"service": "internals-test", "env": "test", "version": "0", "tags": {}}
+    # Left out, the budget is ddtrace's own.
+    budget = {
+        name: value
+        for name, value in (
+            ("sampler_floor_core_percent", sampler_floor_core_percent),
+            ("sampler_target_percent", sampler_target_percent),
+        )
+        if value is not None
+    }
     profiler = ddtrace_internals.start_profiler(
         **identity,
         profiles=frozenset({"cpu"}),
         heap_sample_bytes=0,
         max_sampling_interval_us=max_sampling_interval_us,
-        sampler_floor_core_percent=sampler_floor_core_percent,
-        sampler_target_percent=sampler_target_percent,
+        **budget,
     )
     deadline = time.monotonic() + run_for_seconds
 

@@ -125,6 +125,21 @@ OFF_SECONDS = 4
 RESUME_TOLERANCE_SECONDS = 0.5
 
 
+def started_with_control_file(
+    tmp_path: Path, test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
+) -> tuple[Path, ServiceProcess]:
+    """The service profiling CPU under a control file it polls often, uploading every second."""
+    control = tmp_path / "profiling.json"
+    control.write_text('{"profiles": ["cpu"]}')
+    service = start_service(
+        DD_TRACE_AGENT_URL=test_agent.url,
+        DD_PROFILING_UPLOAD_INTERVAL="1",
+        PROFILING_CONTROL_FILE=str(control),
+        PROFILING_CONTROL_POLL_SECONDS=POLL_SECONDS,
+    )
+    return control, service
+
+
 @pytest.mark.xfail(
     raises=WindowClaimedBeforeProfilingResumed,
     strict=True,
@@ -139,14 +154,7 @@ def test_the_first_profile_after_switching_back_on_claims_only_time_profiled(
 ) -> None:
     """Datadog computes CPU per second and cores used from a profile's start and
     end: a profile claiming the time profiling was off understates the service."""
-    control = tmp_path / "profiling.json"
-    control.write_text('{"profiles": ["cpu"]}')
-    service = start_service(
-        DD_TRACE_AGENT_URL=test_agent.url,
-        DD_PROFILING_UPLOAD_INTERVAL="1",
-        PROFILING_CONTROL_FILE=str(control),
-        PROFILING_CONTROL_POLL_SECONDS=POLL_SECONDS,
-    )
+    control, service = started_with_control_file(tmp_path, test_agent, start_service)
     test_agent.wait_for_profiles(count=1)
     control.write_text('{"enabled": false}')
     wait_for_state(service.url, lambda state: not state["enabled"])
@@ -307,14 +315,7 @@ def test_a_sampling_cap_from_the_control_file_holds_until_its_end_then_reverts_b
 ) -> None:
     """An engineer chasing a regression: the truthful sampler within a poll, for
     a bounded time, then back to ddtrace's adaptive interval with no one's help."""
-    control = tmp_path / "profiling.json"
-    control.write_text('{"profiles": ["cpu"]}')
-    service = start_service(
-        DD_TRACE_AGENT_URL=test_agent.url,
-        DD_PROFILING_UPLOAD_INTERVAL="1",
-        PROFILING_CONTROL_FILE=str(control),
-        PROFILING_CONTROL_POLL_SECONDS=POLL_SECONDS,
-    )
+    control, service = started_with_control_file(tmp_path, test_agent, start_service)
     wait_for_state(service.url, lambda state: state["profiles"] == ["cpu"])
     until = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=CAP_SECONDS)
     control.write_text(json.dumps({"profiles": ["cpu"], "max_sampling_interval_ms": CAP_MS, "until": rfc3339(until)}))

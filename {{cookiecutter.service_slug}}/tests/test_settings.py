@@ -12,12 +12,8 @@ from {{ cookiecutter.package_name }}.ddtrace_environment import export_ddtrace_e
 from {{ cookiecutter.package_name }}.identity import resolve_identity
 from {{ cookiecutter.package_name }}.profile_types import PROFILE_TYPE_VARIABLES, PROFILE_TYPES, ProfileType
 from {{ cookiecutter.package_name }}.profiling import baseline_profile_set
-from {{ cookiecutter.package_name }}.settings import (
-    ConfigurationError,
-    Settings,
-    load_settings,
-    parse_dd_tags,
-)
+from {{ cookiecutter.package_name }}.setting_types import parse_dd_tags
+from {{ cookiecutter.package_name }}.settings import ConfigurationError, Settings, load_settings
 
 from .service import isolated_environment
 

@@ -1,11 +1,11 @@
 """Every private name of ddtrace (and of CPython's threading) the service uses.
 
 ddtrace (at the version pyproject.toml pins) has no public way to choose the
-profile types of one ``Profiler`` or to stop and start it cleanly more than
-once, so the service reaches inside here, and only here.
-``tests/test_ddtrace_internals.py`` checks each name below against the
-installed ddtrace and fails naming its version when an upgrade removes or
-changes one: an upgrade breaks this file, loudly, not the service, quietly.
+profile types of one ``Profiler``, to tune its sampler, or to stop and start it
+cleanly more than once, so the service reaches inside here, and only here.
+``tests/test_ddtrace_internals.py`` fails naming the installed ddtrace version
+when an upgrade removes or changes a name: this file breaks loudly, not the
+service quietly.
 
 Importing this module imports ddtrace: see ddtrace_environment.py for when.
 """
@@ -26,25 +26,17 @@ from .profile_types import ProfileType
 
 DDTRACE_VERSION: str = ddtrace.__version__
 
-# The stack sampler's longest interval between samples, in µs: ddtrace's own
-# value (100 ms; its adaptive interval stays below it), read by the stack
-# collector at each start, so every profiler start sets it again.
+# The stack sampler, as ddtrace configures it by itself. Every 250 ms it sets
+# its interval so its own CPU meets floor (hundredths of a core; 0) + target
+# (percent of the process's CPU, the larger of now and its 600 s p95; 1), within
+# 100 µs and the cap (µs; 100 ms). With no floor a quiet process samples every
+# 100 ms and short bursts land on the wait after them. The stack collector reads
+# all three at each start, so every profiler start sets them again.
 DEFAULT_MAX_SAMPLING_INTERVAL_US: int = profiling_config.stack.adaptive_sampling_max_interval
-
-# The stack sampler's CPU budget. Every 250 ms ddtrace sets the interval so
-# that the sampler's own CPU meets floor + target x the process's CPU (the
-# larger of now and its p95 over 600 s), within 100 µs and the cap above. The
-# floor is in hundredths of a core (private ``adaptive_sampling_baseline``,
-# ddtrace's default 0), the target in percent (``adaptive_sampling_target_overhead``,
-# default 1, 1-100). With no floor, a lightly loaded process gets a budget so
-# small that the interval stretches to 100 ms and short bursts land on the wait
-# after them. Both are read by the stack collector at each start
-# (``ddtrace/profiling/collector/stack.py``), so every start sets them again.
 DDTRACE_SAMPLER_FLOOR_CORE_PERCENT: float = profiling_config.stack.adaptive_sampling_baseline
 DDTRACE_SAMPLER_TARGET_PERCENT: float = profiling_config.stack.adaptive_sampling_target_overhead
 
-# The profile types this process cannot run, and why: exception profiling
-# reads sys.monitoring, which Python has from 3.12.
+# Profile types this process cannot run: exception profiling needs sys.monitoring (3.12+).
 UNAVAILABLE_PROFILE_TYPES: dict[ProfileType, str] = {}
 if not exception_is_available:
     UNAVAILABLE_PROFILE_TYPES["exception"] = "needs Python 3.12+"
@@ -78,12 +70,10 @@ _UNPATCHED_THREAD_METHODS: dict[str, Callable[..., Any]] = {
 }
 
 
-# How the lines begin that ddtrace's native profile exporter (dd_wrapper's
-# uploader.cpp and ddup_interface.cpp) writes to stderr when a profile is not
-# delivered: its only report of it, as ``ddup.upload()`` drops the result. A
-# stop flushes in the calling thread, so the line of a failed final upload is
-# written before ``stop(flush=True)`` returns. An HTTP error status from the
-# Agent (a 500, a 403) is not among them: the pinned ddtrace reports it nowhere.
+# How the stderr lines begin that ddtrace's native exporter (dd_wrapper's
+# uploader.cpp, ddup_interface.cpp) writes when a profile is not delivered, its
+# only report (``ddup.upload()`` drops the result); a stop's final one comes
+# before ``stop(flush=True)`` returns. An Agent's HTTP error is reported nowhere.
 PROFILE_EXPORT_FAILURES: tuple[str, ...] = (
     "Error uploading",
     "Error initializing runtime",
@@ -116,14 +106,12 @@ def start_profiler(
     profiles: frozenset[ProfileType],
     heap_sample_bytes: int,
     max_sampling_interval_us: int | None = None,
-    sampler_floor_core_percent: float | None = None,
-    sampler_target_percent: float | None = None,
+    sampler_floor_core_percent: float = DDTRACE_SAMPLER_FLOOR_CORE_PERCENT,
+    sampler_target_percent: float = DDTRACE_SAMPLER_TARGET_PERCENT,
 ) -> Profiler:
-    """Start a profiler collecting exactly ``profiles``; the CPU sampler's
-    interval capped at ``max_sampling_interval_us`` (None: ddtrace's own cap),
-    its CPU budget ``sampler_floor_core_percent`` hundredths of a core plus
-    ``sampler_target_percent`` % of the process's CPU (None: ddtrace's own,
-    0 and 1)."""
+    """Start a profiler collecting exactly ``profiles``, the CPU sampler's
+    interval capped at ``max_sampling_interval_us`` (None: ddtrace's own cap)
+    and its budget as given (defaults: ddtrace's own)."""
     unknown = profiles - PROFILER_SWITCHES.keys()
     if unknown:
         raise ValueError(f"unknown profile types: {', '.join(sorted(unknown))}")
@@ -132,12 +120,8 @@ def start_profiler(
     # The memory collector reads the sample size when it is created.
     profiling_config.heap.sample_size = heap_sample_bytes
     profiling_config.stack.adaptive_sampling_max_interval = max_sampling_interval_us or DEFAULT_MAX_SAMPLING_INTERVAL_US
-    profiling_config.stack.adaptive_sampling_baseline = (
-        DDTRACE_SAMPLER_FLOOR_CORE_PERCENT if sampler_floor_core_percent is None else sampler_floor_core_percent
-    )
-    profiling_config.stack.adaptive_sampling_target_overhead = (
-        DDTRACE_SAMPLER_TARGET_PERCENT if sampler_target_percent is None else sampler_target_percent
-    )
+    profiling_config.stack.adaptive_sampling_baseline = sampler_floor_core_percent
+    profiling_config.stack.adaptive_sampling_target_overhead = sampler_target_percent
     switches = {switch.argument: profile in profiles for profile, switch in PROFILER_SWITCHES.items()}
     profiler = Profiler(service=service, env=env, version=version, tags=tags, **switches)
     profiler.start()

@@ -7,62 +7,24 @@ this service the way they configure every other Datadog-instrumented one.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AnyUrl, BeforeValidator, Field, HttpUrl, UrlConstraints, ValidationError
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AfterValidator, Field, HttpUrl, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .profile_types import MAX_HEAP_SAMPLE_BYTES, MAX_SAMPLING_INTERVAL_MS, ProfileType
+from .setting_types import AgentUrl, DdTags, DogStatsdUrl, without_credentials
 
 DEFAULT_SERVICE = "{{ cookiecutter.service_slug }}"
 DEFAULT_REPOSITORY_URL = "{{ cookiecutter.repository_url }}"
 # Every profile and span carries team:<TEAM>; DD_TAGS may override it.
 TEAM = "{{ cookiecutter.team }}"
 
-# Datadog tag keys: start with a letter, then letters, digits and _ - . / :
-TAG_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,199}")
-
 
 class ConfigurationError(Exception):
     """Raised with one line naming the environment variable that is wrong."""
-
-
-def parse_dd_tags(raw: str) -> dict[str, str]:
-    """Parse ``DD_TAGS`` the way Datadog documents it: ``key:value`` pairs
-    separated by commas or spaces."""
-    tags: dict[str, str] = {}
-    for item in re.split(r"[,\s]+", raw.strip()):
-        if not item:
-            continue
-        key, separator, value = item.partition(":")
-        if not separator or not value or not TAG_KEY.fullmatch(key):
-            raise ValueError(f"{item!r} is not a key:value tag")
-        tags[key] = value
-    return tags
-
-
-def _names_a_socket(url: AnyUrl) -> AnyUrl:
-    """What URL parsing leaves open: a udp:// URL needs a port, a unix:// one a path."""
-    if url.scheme == "udp" and url.port is None:
-        raise ValueError("a udp:// URL needs a port (udp://<host>:<port>)")
-    if url.scheme == "unix" and not (url.path or "").strip("/"):
-        raise ValueError("a unix:// URL needs the socket's path (unix:///<socket path>)")
-    return url
-
-
-def _without_credentials(url: str) -> str:
-    if url.startswith("https://") and "@" in urlsplit(url).netloc:
-        raise ValueError("must not carry credentials")
-    return url
-
-
-AgentUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["http", "https", "unix"]), AfterValidator(_names_a_socket)]
-DogStatsdUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["udp", "unix"]), AfterValidator(_names_a_socket)]
-DdTags = Annotated[dict[str, str], NoDecode, BeforeValidator(parse_dd_tags)]
 
 
 class Settings(BaseSettings):
@@ -75,7 +37,7 @@ class Settings(BaseSettings):
     dd_service: str = Field(default=DEFAULT_SERVICE, min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.\-/]*$")
     dd_env: str = Field(default="development", min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.\-/]*$")
     dd_tags: DdTags = Field(default_factory=dict, validate_default=False)
-    dd_git_repository_url: Annotated[str, AfterValidator(_without_credentials)] = DEFAULT_REPOSITORY_URL
+    dd_git_repository_url: Annotated[str, AfterValidator(without_credentials)] = DEFAULT_REPOSITORY_URL
 
     # Profiling and tracing switches.
     dd_profiling_enabled: bool = True
@@ -87,15 +49,11 @@ class Settings(BaseSettings):
     dd_profiling_memory_enabled: bool = False
     dd_profiling_lock_enabled: bool = False
     dd_profiling_exception_enabled: bool = False
-    # Caps ddtrace's adaptive CPU sampling interval (10-100 ms by itself), whose
-    # short bursts land on the next wait; truer profiles for more CPU (README,
-    # "What the profiles say"). Unset: ddtrace's own; the control file caps for a while.
+    # The CPU sampler (README, "What the profiles say"): a cap on its adaptive
+    # interval (unset: ddtrace's 100 ms; the control file caps for a while), and
+    # its budget, a floor in hundredths of a core plus a share of the process's
+    # CPU in percent (ddtrace's: none and 1%), at the knee of the README's table.
     profiling_max_sampling_interval_ms: int | None = Field(default=None, ge=1, le=MAX_SAMPLING_INTERVAL_MS)
-    # The CPU sampler's own budget: a floor in hundredths of a core plus a share
-    # of the process's CPU in percent (ddtrace's: none and 1%). With ddtrace's, a
-    # lightly loaded process samples every 100 ms and its short bursts land on
-    # the next wait. The defaults are the knee of the truth-against-cost table
-    # in the README ("What the profiles say").
     profiling_sampler_floor_core_percent: float = Field(default=0.5, ge=0, le=100)
     profiling_sampler_target_percent: float = Field(default=2.0, ge=1, le=100)
     # ddtrace reads these itself; checked here so a bad value stops the service in one line.
