@@ -87,12 +87,12 @@ def write(
 ) -> None:
     baseline, candidate = sides
     baseline_profile, candidate_profile = side_profile(baseline), side_profile(candidate)
-    changes = report.function_changes(
-        baseline_profile,
-        candidate_profile,
-        statistics.fmean(baseline.cpu_per_request),
-        statistics.fmean(candidate.cpu_per_request),
-    )
+    # The table scales each side's profile shares by its CPU per request. The
+    # candidate's is the baseline's times the verdict's ratio, not its own
+    # native mean: native CPU time moves 5-15% between windows on a shared
+    # machine, and that noise would land on every row.
+    baseline_cpu = statistics.fmean(baseline.cpu_per_request)
+    changes = report.function_changes(baseline_profile, candidate_profile, baseline_cpu, baseline_cpu * verdict.ratio)
     svg = report.write_flamegraph(
         options.report_dir / "cpu-diff.svg",
         candidate_profile.stacks.get(pprof.CPU, Counter()),
