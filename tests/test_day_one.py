@@ -135,7 +135,9 @@ def test_a_service_baked_from_the_template_url_is_green_on_its_first_push(
     report = json.loads((service / "perf-report" / "report.json").read_text())
     assert (report["decision"], report["measure"]) == ("pass", "instructions"), report["decision"]
     low, high = report["interval"]
-    assert 0.98 < low <= high < 1.02, report["interval"]  # instruction counts repeat: no change measures as none
+    # No change measures as none: instruction counts repeat, and the kernel side's
+    # tick-sampled CPU widens the interval to about ±2%, far inside the threshold.
+    assert 0.97 < low <= high < 1.03, report["interval"]
 
     # An engineer's look at where the CPU goes: make flamegraph, then make perf-top on its profiles.
     make_ok(service, environment, "flamegraph")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from perf_gate.pprof import Frame, Profile, Stack
-from perf_gate.report import CPU, format_table, function_changes
+from perf_gate.pprof import CPU, Frame, Profile, Stack
+from perf_gate.report import format_table, function_changes
 
 WORKER = Frame("_worker", "/usr/lib/python3.13/concurrent/futures/thread.py")
 HASH_CHAIN = Frame("hash_chain", "/app/.venv/lib/python3.13/site-packages/service/workload.py")
