@@ -7,6 +7,8 @@ and as the Agent's trace intake and an OTLP receiver get them."""
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -103,20 +105,47 @@ def test_handlers_label_the_cpu_with_their_function_and_route_template(
     ]
 
 
-def cpu_ms_here(busy: Callable[[], bool]) -> dict[int, list[float]]:
+def cpu_ms_here() -> dict[int, list[float]]:
     """The independent measure: the same calls made in this process and timed
-    with this thread's CPU clock, each size in turn, while ``busy()`` (and at
-    least ``REFERENCE_CALLS`` of each): made alongside the service's calls, so
-    both see the machine in the same state."""
+    with this thread's CPU clock, ``REFERENCE_CALLS`` of each size in turn.
+    Made while the service is idle, never alongside its calls: on a VM whose two
+    vCPUs share a physical core, a call costs up to 1.8x the CPU time while the
+    other vCPU is busy (measured: 265 against 144 ms), so a reference taken
+    alongside reads whatever core it landed on. The service's two worker
+    threads take turns on the GIL, so its calls run one at a time, as these do."""
     costs: dict[int, list[float]] = {size: [] for size in ITERATIONS}
     for size in ITERATIONS:
         hash_chain(size)  # the first call runs colder
-    while busy() or min(len(timed) for timed in costs.values()) < REFERENCE_CALLS:
+    while min(len(timed) for timed in costs.values()) < REFERENCE_CALLS:
         for size in ITERATIONS:
             started = time.thread_time_ns()
             hash_chain(size)
             costs[size].append((time.thread_time_ns() - started) / 1e6)
     return costs
+
+
+# One process hashing and printing its own CPU time in ms.
+HASHING = (
+    "import hashlib, time\nstarted = time.thread_time()\ndigest = b'x'\n"
+    "for _ in range(150_000): digest = hashlib.sha256(digest).digest()\n"
+    "print((time.thread_time() - started) * 1000)"
+)
+
+
+def cpu_time_when_both_cores_work() -> float:
+    """How much more CPU time the same work takes while another process works
+    too (1.0 on a machine whose cores are its own). A VM throttled to less than
+    its vCPUs (or whose vCPUs share a core) charges the waiting to the thread's
+    CPU clock: up to 1.8x seen on the two-core VM this was written on."""
+
+    def run(count: int) -> list[float]:
+        processes = [
+            subprocess.Popen([sys.executable, "-c", HASHING], stdout=subprocess.PIPE, text=True) for _ in range(count)
+        ]
+        return [float(process.communicate()[0]) for process in processes]
+
+    alone = min(run(1) + run(1))
+    return max(run(2)) / alone
 
 
 def cpu_request(client: httpx.Client, iterations: int, trace_id: int | None = None) -> int:
@@ -134,6 +163,12 @@ def workload_spans_by_trace(agent: TestAgent) -> dict[int, Span]:
 def test_each_workload_span_carries_the_cpu_its_call_burned(
     test_agent: TestAgent, start_service: Callable[..., ServiceProcess]
 ) -> None:
+    inflation = cpu_time_when_both_cores_work()
+    if inflation > 1 + 3 * TOLERANCE:
+        pytest.skip(
+            f"this machine charges a call {inflation - 1:.0%} more CPU time while another process works: "
+            "a call's CPU time is not a property of the call here, so no reference can match it"
+        )
     # Profiling off: with it on, the calls cost a few percent more CPU, varying
     # with load (README, "What the profiles say"), which the same calls timed
     # here would not show. The figure counts that CPU too, rightly.
@@ -144,9 +179,10 @@ def test_each_workload_span_carries_the_cpu_its_call_burned(
     with httpx.Client(base_url=service.url, timeout=60) as client, ThreadPoolExecutor(CLIENTS) as pool:
         # Each worker thread's first calls run colder; they are not measured.
         warm_up = list(pool.map(lambda size: cpu_request(client, size), ITERATIONS * CLIENTS))
-        pending = [pool.submit(cpu_request, client, size, trace_id) for trace_id, size in plan]
-        here = cpu_ms_here(busy=lambda: not all(request.done() for request in pending))
-        codes = [request.result() for request in pending]
+        before = cpu_ms_here()
+        codes = list(pool.map(lambda call: cpu_request(client, call[1], call[0]), plan))
+        after = cpu_ms_here()
+    here = {size: before[size] + after[size] for size in ITERATIONS}
     assert warm_up + codes == [200] * (len(warm_up) + len(plan)), warm_up + codes
     service.stop()  # flushes the pending spans
 
