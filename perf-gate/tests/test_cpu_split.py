@@ -38,6 +38,14 @@ def test_windows_are_differences_per_request() -> None:
     assert (window.service_user, window.system, window.children_user) == pytest.approx((0.01, 0.002, 0.002))
 
 
+def test_the_mean_split_averages_each_part_so_changes_read_part_by_part() -> None:
+    baseline = CpuSplit.mean([CpuSplit(4.0, 1.0, 0.0), CpuSplit(6.0, 3.0, 0.0)])
+    candidate = CpuSplit.mean([CpuSplit(5.0, 2.5, 1.0), CpuSplit(5.0, 3.5, 0.0)])
+    change = candidate - baseline
+    assert (change.service_user, change.system, change.children_user) == (0.0, 1.0, 0.5)
+    assert change.outside_instructions == 1.5
+
+
 @pytest.mark.parametrize("output", ["", STAT, "user_usec 1\nsystem_usec 1\n", "17\n" + STAT])
 def test_missing_accounting_is_an_error_that_says_so(output: str) -> None:
     with pytest.raises(RunError, match="no cgroup CPU accounting"):

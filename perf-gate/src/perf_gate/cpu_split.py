@@ -15,7 +15,9 @@ reads many native windows and pairs them, and the interval says how coarse.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .service import RunError
@@ -54,6 +56,15 @@ class CpuSplit:
 
     def per(self, requests: int) -> CpuSplit:
         return CpuSplit(self.service_user / requests, self.system / requests, self.children_user / requests)
+
+    @staticmethod
+    def mean(splits: Sequence[CpuSplit]) -> CpuSplit:
+        """Each part's mean over ``splits`` (at least one)."""
+        return CpuSplit(
+            statistics.fmean(split.service_user for split in splits),
+            statistics.fmean(split.system for split in splits),
+            statistics.fmean(split.children_user for split in splits),
+        )
 
 
 def parse(output: str) -> CpuSplit:

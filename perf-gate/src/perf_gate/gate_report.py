@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from . import pprof, report, stats
+from .cpu_split import CpuSplit
 from .pprof import Profile, read_profiles
 from .rounds import Side
 from .service import RunError
@@ -23,13 +24,9 @@ MS = 1000
 KERNEL_SIDE_NOTABLE = 0.01
 
 
-def mean_change_ms(baseline: Side, candidate: Side, part: str) -> float:
-    """The change in one part of the native split, ms per request (means of the windows)."""
-
-    def mean(side: Side) -> float:
-        return statistics.fmean(getattr(window, part) for window in side.native)
-
-    return (mean(candidate) - mean(baseline)) * MS
+def native_change(baseline: Side, candidate: Side) -> CpuSplit:
+    """The change in each part of the native windows' mean CPU per request (seconds)."""
+    return candidate.mean_split - baseline.mean_split
 
 
 def parts_in_words(
@@ -37,11 +34,12 @@ def parts_in_words(
 ) -> str:
     """The combined verdict's parts, the kernel side named as such."""
     user_share = split.instructions_part / split.total
+    change = native_change(baseline, candidate)
     return (
         f"instructions {(instructions.value - 1) * 100:+.1f}% on the {user_share:.0%} of the CPU they stand for; "
         f"kernel-side {outside.value * MS:+.2f} ms per request ({outside.low * MS:+.2f} to {outside.high * MS:+.2f}) "
-        f"on {split.outside_part * MS:.2f} ms: system CPU {mean_change_ms(baseline, candidate, 'system'):+.2f} ms, "
-        f"child processes {mean_change_ms(baseline, candidate, 'children_user'):+.2f} ms"
+        f"on {split.outside_part * MS:.2f} ms: system CPU {change.system * MS:+.2f} ms, "
+        f"child processes {change.children_user * MS:+.2f} ms"
     )
 
 
@@ -49,7 +47,7 @@ def kernel_side_callers(baseline: Side, candidate: Side, changes: list[report.Fu
     """When the CPU outside instructions rose by more than 1% of the baseline's,
     the Python functions whose own CPU rose most: the profiler charges a
     thread's kernel time to the frame that made the system call."""
-    change = mean_change_ms(baseline, candidate, "outside_instructions")
+    change = native_change(baseline, candidate).outside_instructions * MS
     if change <= KERNEL_SIDE_NOTABLE * statistics.fmean(baseline.cpu_per_request) * MS:
         return None
     rising = [row for row in changes if not row.idle_wait and row.self_change_ms > 0][:3]
@@ -102,6 +100,7 @@ def write(
     )
     table = report.format_table(changes)
     (options.report_dir / "functions.txt").write_text(table + "\n")
+    kernel_side = native_change(baseline, candidate)
     report.write_json(
         options.report_dir / "report.json",
         {
@@ -115,8 +114,8 @@ def write(
             "confidence_per_look": verdict.confidence,
             "looks": looks,
             "kernel_side_change_ms": {
-                "system": mean_change_ms(baseline, candidate, "system"),
-                "children_user": mean_change_ms(baseline, candidate, "children_user"),
+                "system": kernel_side.system * MS,
+                "children_user": kernel_side.children_user * MS,
             },
             "baseline": side_numbers(baseline),
             "candidate": side_numbers(candidate),

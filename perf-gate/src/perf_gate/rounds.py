@@ -43,6 +43,11 @@ class Side:
     def cpu_per_request(self) -> list[float]:
         return [window.total for window in self.native]
 
+    @property
+    def mean_split(self) -> cpu_split.CpuSplit:
+        """The native windows' CPU per request, each part averaged."""
+        return cpu_split.CpuSplit.mean(self.native)
+
 
 @dataclass(frozen=True)
 class Load:

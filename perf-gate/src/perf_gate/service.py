@@ -23,10 +23,6 @@ import httpx
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_TIMEOUT_SECONDS = 60
-CGROUP_CPU_FILES = (
-    ("/sys/fs/cgroup/cpu.stat", "usage_usec", 1e-6),  # cgroup v2
-    ("/sys/fs/cgroup/cpuacct/cpuacct.usage", None, 1e-9),  # cgroup v1
-)
 
 
 class RunError(RuntimeError):
@@ -207,22 +203,6 @@ class ServiceContainer(Service):
     def logs(self) -> str:
         result = subprocess.run(["docker", "logs", self.id], capture_output=True, text=True, check=False)
         return result.stdout + result.stderr
-
-    def container_cpu_seconds(self) -> float:
-        """CPU used by everything in the container so far (the kernel's cgroup account)."""
-        for path, key, scale in CGROUP_CPU_FILES:
-            result = subprocess.run(
-                ["docker", "exec", self.id, "cat", path], capture_output=True, text=True, check=False
-            )
-            if result.returncode != 0:
-                continue
-            if key is None:
-                return int(result.stdout.strip()) * scale
-            for line in result.stdout.splitlines():
-                name, _, value = line.partition(" ")
-                if name == key:
-                    return int(value) * scale
-        raise RunError("no cgroup CPU accounting readable in the container")
 
     def execute(self, *command: str, timeout: float = 300) -> str:
         """Run ``command`` inside the container; its output."""
