@@ -10,7 +10,10 @@ clients back to back) and burst (more workload clients than the service's 2
 workload slots: some 503s by design). Meanwhile:
 
 - the runtime control file (PROFILING_CONTROL_FILE) changes the profile set at
-  every cycle: CPU+lock, CPU, CPU+memory, CPU, off, CPU, CPU+exception, CPU, ...
+  every cycle: CPU+lock, CPU, CPU+memory, CPU, off, CPU, truth on demand (the
+  sampler's interval capped at 2 ms with an "until" a minute before the cycle
+  ends, so the cap lapses by itself while the file still asks), CPU,
+  CPU+exception, CPU, ...
   (the first and last cycles run the shipped default, the CPU profile alone);
 - the test agent is stopped for a minute or two and started again (once in a
   run under 30 minutes, twice otherwise), away from the memory and off cycles;
@@ -53,7 +56,7 @@ from bench.service_under_load import CpuPlacement
 from bench.soak_load import Load, Window
 from bench.soak_observe import ProcessState, RestartableAgent, ServiceLog, Upload, off_periods, process_state
 from bench.soak_observe import profiling_in_force as read_profiling_in_force
-from bench.soak_plan import MEMORY_STEP, STEP_SECONDS, Plan, plan_for
+from bench.soak_plan import MEMORY_STEP, STEP_SECONDS, TRUTH_CAP_MS, TRUTH_STEP, Plan, plan_for
 from bench.soak_plot import plot
 from bench.soak_report import RunRecord, Sample, evaluate, summary_text, write_csv
 from bench.soak_service import (
@@ -120,8 +123,12 @@ class Soak:
             state["agent_up"] = up
         if state.get("step") != (step := plan.step_at(t)):
             if "step" in state:  # the first cycle runs the environment's set, no file
-                self.control.write(step[1])
-                log(f"{t:5d} s: profile set -> {step[0]}")
+                name, document = step
+                if name == TRUTH_STEP and document is not None:
+                    lapse = datetime.fromtimestamp(self.started_epoch + plan.truth_cap_end(t), UTC)
+                    document = {**document, "until": lapse.isoformat(timespec="seconds")}
+                self.control.write(document)
+                log(f"{t:5d} s: profile set -> {name}")
             state["step"] = step
 
     def _sample(self, t: int) -> None:
@@ -196,6 +203,7 @@ def finish(soak: Soak, target: Target) -> RunRecord:
         agent_down=[(float(a), float(b)) for a, b in plan.agent_down],
         profiling_off_epoch=profiling_off(soak, time.time()),
         memory_windows=plan.spans_of(MEMORY_STEP),
+        truth_windows=[(start, plan.truth_cap_end(int(start)), end) for start, end in plan.spans_of(TRUTH_STEP)],
         errors=dict(soak.errors),
         upload_failures_logged=soak.service_log.upload_failures,
         failure_warnings=soak.service_log.failure_warnings,
@@ -253,7 +261,8 @@ def header(record: RunRecord, plan: Plan, template: Path) -> list[str]:
         f"The service as shipped (a default bake of {template_label(template)}) beside ddapm-test-agent. "
         f"Traffic cycles of {plan.cycle} s: "
         f"light {plan.cycle // 2} s, closed {plan.cycle // 3} s, burst {plan.cycle // 6} s. The profile set "
-        f"changes every cycle through the control file; agent down: {down}. A sample every {STEP_SECONDS} s; "
+        f"changes every cycle through the control file (truth on demand, a {TRUTH_CAP_MS} ms sampling cap with "
+        f"an 'until', included); agent down: {down}. A sample every {STEP_SECONDS} s; "
         f"warm-up (left out of slopes and drift): {plan.warmup / 60:g} min.",
         f"DD_PROFILING_UPLOAD_INTERVAL={UPLOAD_INTERVAL_SECONDS} s (ddtrace's default is 60 s), so that this "
         "run sees many upload intervals.",

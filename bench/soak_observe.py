@@ -184,13 +184,18 @@ def process_state(pid: int) -> ProcessState:
 
 
 def profiling_in_force(service_url: str) -> str:
-    """The profile set the service says it runs (GET /version): "cpu+lock", "off"."""
+    """The profile set the service says it runs (GET /version): "cpu+lock",
+    "off", "cpu cap 2 ms" while a sampling cap from the control file holds."""
     try:
         with urllib.request.urlopen(f"{service_url}/version", timeout=10) as response:
             state = json.load(response)["profiling"]
     except (OSError, ValueError, KeyError):
         return "?"
-    return "+".join(state["profiles"]) if state["enabled"] else "off"
+    if not state["enabled"]:
+        return "off"
+    profiles = "+".join(state["profiles"])
+    cap, until = state.get("max_sampling_interval_ms"), state.get("until")
+    return f"{profiles} cap {cap} ms" if cap is not None and until is not None else profiles
 
 
 def off_periods(switches: list[tuple[float, bool]], end: float) -> list[tuple[float, float]]:

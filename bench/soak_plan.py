@@ -14,12 +14,19 @@ STEP_SECONDS = 10  # one sample, one CSV row; every change happens on a step
 # default: the CPU profile alone) back in force.
 ControlDocument = dict[str, Any] | None
 CPU_STEP: tuple[str, ControlDocument] = ("cpu", None)
+# Truth on demand: the sampler's interval capped for a while. The soak adds
+# the file's "until" when it writes it (TRUTH_ENDS_EARLY before the cycle
+# ends), so the run sees the cap lapse by itself while the file still asks.
+TRUTH_STEP = "cpu+truth"
+TRUTH_CAP_MS = 2
 ROTATION: tuple[tuple[str, ControlDocument], ...] = (
     ("cpu+lock", {"profiles": ["cpu", "lock"]}),
     CPU_STEP,
     ("cpu+memory", {"profiles": ["cpu", "memory"]}),
     CPU_STEP,
     ("off", {"enabled": False}),
+    CPU_STEP,
+    (TRUTH_STEP, {"max_sampling_interval_ms": TRUTH_CAP_MS}),
     CPU_STEP,
     ("cpu+exception", {"profiles": ["cpu", "exception"]}),
     CPU_STEP,
@@ -57,6 +64,10 @@ class Plan:
 
     def agent_up_at(self, t: int) -> bool:
         return not any(start <= t < end for start, end in self.agent_down)
+
+    def truth_cap_end(self, start: int) -> int:
+        """When the cap of the truth cycle starting at ``start`` lapses by itself."""
+        return start + self.cycle - max(2 * STEP_SECONDS, min(60, self.cycle // 4 // STEP_SECONDS * STEP_SECONDS))
 
     def spans_of(self, name: str) -> list[tuple[float, float]]:
         """The (start, end) seconds of the cycles whose profile set is ``name``."""

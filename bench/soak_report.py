@@ -118,6 +118,8 @@ class RunRecord:
     agent_down: list[tuple[float, float]]
     profiling_off_epoch: list[tuple[float, float]]  # when the profiler was off (epoch seconds)
     memory_windows: list[tuple[float, float]]  # as asked through the control file
+    # Truth on demand: (asked, the file's "until", the next step) per window.
+    truth_windows: list[tuple[float, float, float]]
     errors: dict[str, int]
     upload_failures_logged: int
     failure_warnings: int
@@ -184,6 +186,28 @@ def flatness_verdicts(record: RunRecord) -> list[Verdict]:
             )
         )
     return verdicts
+
+
+def truth_verdict(samples: Sequence[Sample], step_s: float, window: tuple[float, float, float]) -> Verdict:
+    """The cap holds from the file's next poll to its "until", then lapses by
+    itself while the file still asks for it (one poll, 5 s, either way: the
+    window a switch lands in is left out)."""
+    start, lapse, end = window
+    during = [s.profiles_in_force for s in samples if start + step_s < s.elapsed_s <= lapse]
+    after = [s.profiles_in_force for s in samples if lapse + step_s < s.elapsed_s <= end]
+    capped = sum(" cap " in state for state in during)
+    lapsed = sum(" cap " not in state and state != "?" for state in after)
+    return Verdict(
+        f"truth on demand {start / 60:g}-{lapse / 60:g} min (sampling cap until a time, then by itself off)",
+        "in force until 'until', then lapsed",
+        f"capped in {capped} of {len(during)} samples before 'until'; lapsed in {lapsed} of {len(after)} "
+        "after it, the file unchanged",
+        "pass" if during and after and capped == len(during) and lapsed == len(after) else "fail",
+    )
+
+
+def truth_verdicts(record: RunRecord) -> list[Verdict]:
+    return [truth_verdict(record.samples, record.step_s, window) for window in record.truth_windows]
 
 
 def upload_verdicts(record: RunRecord) -> list[Verdict]:
@@ -267,6 +291,7 @@ def evaluate(record: RunRecord) -> list[Verdict]:
     return [
         *rss_verdicts(record),
         *flatness_verdicts(record),
+        *truth_verdicts(record),
         *request_verdicts(record),
         *upload_verdicts(record),
         *stop_verdicts(record),

@@ -158,6 +158,27 @@ def test_soak_plan_switches_profiles_and_stops_the_agent_away_from_the_memory_wi
     assert {plan.phase_at(t) for t in range(0, plan.cycle, soak_plan.STEP_SECONDS)} == {"light", "closed", "burst"}
 
 
+def test_soak_truth_on_demand_lapses_by_itself_and_the_verdict_sees_it() -> None:
+    from bench import soak_plan
+    from bench.soak_report import Sample, truth_verdict
+
+    plan = soak_plan.plan_for(120)
+    ((start, end),) = plan.spans_of(soak_plan.TRUTH_STEP)
+    lapse = plan.truth_cap_end(int(start))
+    assert start < lapse <= end - 2 * soak_plan.STEP_SECONDS  # the run sees the cap lapse, file unchanged
+
+    def samples(stuck: bool) -> list[Sample]:
+        times = range(int(start) + 10, int(end) + 10, 10)
+        states = ["cpu cap 2 ms" if t <= lapse + 10 or stuck else "cpu" for t in times]
+        return [
+            Sample(t, "", "light", "up", soak_plan.TRUTH_STEP, state, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            for t, state in zip(times, states, strict=True)
+        ]
+
+    assert truth_verdict(samples(stuck=False), 10, (start, lapse, end)).verdict == "pass"
+    assert truth_verdict(samples(stuck=True), 10, (start, lapse, end)).verdict == "fail"
+
+
 def test_soak_upload_accounting_tells_lost_from_expected_gaps() -> None:
     from bench.soak_observe import Upload
     from bench.soak_stats import account_uploads
