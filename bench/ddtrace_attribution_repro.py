@@ -41,9 +41,12 @@ the ddtrace to try, e.g. the one the generated service's uv.lock pins)::
     .venv/bin/uv run --no-project --with ddtrace==<version> --with zstandard \
         python bench/ddtrace_attribution_repro.py alloc
 
-``cpu`` runs each shape in a fresh profiler, so with the default 30 s about the
-first 15 s are ddtrace's slower start-up sampling; raise --seconds to see steady
-state. It prints one row per pause between jobs: the true CPU of ``burn()``, the
+``cpu`` runs each shape in its own fresh Python process: ddtrace's sampler is a
+process-wide singleton that keeps its load history (600 s) across profiler
+restarts, so shapes run one after another in one process flatter the later
+ones (200 ms pauses read 0.18 after three busier shapes, 0.04 alone). With the
+default 30 s about the first 15 s are ddtrace's slower start-up sampling; raise
+--seconds to see steady state. It prints one row per pause between jobs: the true CPU of ``burn()``, the
 CPU the profile gives it, their ratio, and the share of the worker's profiled
 CPU whose innermost frame is a wait. ``alloc`` prints one row per amount of
 small allocation between big ones: each function's true bytes, the bytes the
@@ -55,8 +58,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import queue
+import subprocess
 import sys
 import tempfile
 import threading
@@ -222,6 +227,26 @@ def run_shape(
     return true_cpu, totals
 
 
+def measure_shape(profile_dir: Path, seconds: float, burst_ms: float, pause_ms: float) -> dict[str, object]:
+    """One shape in this process: the true and profiled CPU of burn(), the share
+    of the worker's profiled CPU on a wait frame, its four top innermost frames."""
+    true_cpu, totals = run_shape(profile_dir, seconds, iterations_for(burst_ms), pause_ms)
+    credited = sum(value for (stack, _), value in totals.items() if "burn" in stack) / 1e9
+    worker = [(stack, value) for (stack, thread), value in totals.items() if thread == "worker"]
+    worker_total = sum(value for _, value in worker) or 1
+    # The innermost frame is a wait (native frames, on Python 3.12+, may sit below it).
+    waiting = sum(value for stack, value in worker if is_wait(stack)) / worker_total
+    leaves: Counter[str] = Counter()
+    for stack, value in worker:
+        leaves[stack[0] if stack else "?"] += value
+    return {
+        "true_cpu": true_cpu,
+        "credited": credited,
+        "waiting": waiting,
+        "leaves": [(name, value / worker_total) for name, value in leaves.most_common(4)],
+    }
+
+
 CHUNK_BYTES = 1024 * 1024
 PIECE_BYTES = 1024
 
@@ -290,6 +315,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst-ms", type=float, default=6.0, help="CPU per job, in ms (the service's 6.3 ms)")
     parser.add_argument("--pauses-ms", default="0,5,50,200", help="pauses between jobs, comma-separated")
     parser.add_argument("--verbose", action="store_true", help="also print the worker's innermost frames")
+    parser.add_argument("--one-pause-ms", type=float, help=argparse.SUPPRESS)  # a child running one shape
     arguments = parser.parse_args(argv)
     # Set before ddtrace is imported (it reads them then): CPU profile only,
     # profiles to files instead of uploads, no telemetry.
@@ -310,29 +336,23 @@ def main(argv: list[str]) -> int:
         return 0
     import ddtrace
 
-    iterations = iterations_for(arguments.burst_ms)
+    if arguments.one_pause_ms is not None:
+        print(json.dumps(measure_shape(profile_dir, arguments.seconds, arguments.burst_ms, arguments.one_pause_ms)))
+        return 0
     print(
         f"ddtrace {ddtrace.__version__}, Python {sys.version.split()[0]}, {arguments.seconds:g} s per shape, "
-        f"bursts of {arguments.burst_ms:g} ms ({iterations} iterations)"
+        f"bursts of {arguments.burst_ms:g} ms, each shape in its own process"
     )
     print("| pause between jobs | true CPU of burn() | profile's CPU of burn() | ratio | worker CPU on a wait frame |")
     print("|---|---|---|---|---|")
     for pause in (float(text) for text in arguments.pauses_ms.split(",")):
-        true_cpu, totals = run_shape(profile_dir, arguments.seconds, iterations, pause)
-        credited = sum(value for (stack, _), value in totals.items() if "burn" in stack) / 1e9
-        worker = [(stack, value) for (stack, thread), value in totals.items() if thread == "worker"]
-        worker_total = sum(value for _, value in worker) or 1
-        # The innermost frame is a wait (native frames, on Python 3.12+, may sit below it).
-        waiting = sum(value for stack, value in worker if is_wait(stack)) / worker_total
+        child = [sys.executable, __file__, "cpu", f"--seconds={arguments.seconds}"]
+        child += [f"--burst-ms={arguments.burst_ms}", f"--one-pause-ms={pause}"]
+        shape = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
+        true_cpu, credited, waiting = shape["true_cpu"], shape["credited"], shape["waiting"]
         print(f"| {pause:g} ms | {true_cpu:.2f} s | {credited:.2f} s | {credited / true_cpu:.2f} | {waiting:.0%} |")
         if arguments.verbose:
-            leaves: Counter[str] = Counter()
-            for stack, value in worker:
-                leaves[stack[0] if stack else "?"] += value
-            print(
-                "    worker's innermost frames:",
-                ", ".join(f"{n} {v / worker_total:.0%}" for n, v in leaves.most_common(4)),
-            )
+            print("    worker's innermost frames:", ", ".join(f"{n} {share:.0%}" for n, share in shape["leaves"]))
     return 0
 
 
