@@ -15,21 +15,33 @@ first ~15 s after a start), then ``--seconds`` measured; only uploads that start
 after the warm-up count. For each run it reports:
 
 - credited/true: the CPU the profiles put on ``hash_chain`` (the CPU workload)
-  over the CPU it really burned there. The truth is the thread's own CPU clock
-  (``time.thread_time``) read around every call inside the service, by a
-  ``sitecustomize`` the bench puts on the service's path (the service's code is
-  untouched), summed over the calls that ended inside the uploads' time span.
+  over the CPU it really burned there. The truth is the service's own exact
+  figure, ``thread.cpu_time_ms`` on each ``workload.hash_chain`` span the agent
+  received (the worker thread's CPU clock around the call; the service's
+  ``tests/test_thread_cpu.py`` checks it against the kernel's account of the
+  process), summed over the calls whose span ended inside the uploads' time
+  span. Nothing is injected into the service: a wrapper of its own would sit
+  in the stacks the sampler reads, and a wrapper that logs each call gives up
+  the GIL there, so the sampler finds the thread in it and charges it the
+  burst (21-38% of the endpoint's CPU landed on such a wrapper's frame).
   A quiet-process calibration of the same call is shown beside it: under load
   the same call costs more CPU, so a calibration taken apart would flatter the
   profiler;
 - linked: the share of ``hash_chain``'s profiled CPU carrying ``trace endpoint:
   GET /cpu-intensive`` and a span id of a trace the agent received for it;
+- endpoint/true: all the CPU the profiles label ``GET /cpu-intensive`` on the
+  worker threads (any frame), over the same truth: whether CPU by endpoint
+  loses what the function loses. The sampler charges a burst's CPU to the
+  stack it finds next; when that is the worker's idle wait, the request has
+  ended and the sample carries no span, so no endpoint either. The event
+  loop's own CPU for the requests (routing, spans) is left out of both sides;
 - waits: the share of all profiled CPU whose innermost Python frame waits
   (``Condition.wait``, ``Queue.get``, ``sleep``, ``select``, ...): CPU that the
   sampler charged to a thread's idle frame;
 - the sampler's interval as ddtrace reported it in the uploads;
 - with ``--memory`` (the memory profile switched on): the allocations the
-  profiles put on ``allocate_and_touch`` over the bytes its calls allocated.
+  profiles put on ``allocate_and_touch`` over the bytes its calls allocated
+  (``MEMORY_MB`` MiB a call, one ``workload.allocate_and_touch`` span each).
 
 - with ``--idle``, instead of the shapes: the idle process's CPU as a share of
   one core, per sampler setting (``--warmup`` s of light load, then
@@ -62,11 +74,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from perf_gate.ddtrace_private import MAX_SAMPLING_INTERVAL_VARIABLE
@@ -82,10 +96,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CPU = "cpu-time"
 ALLOC = "alloc-space"
 ENDPOINT = "GET /cpu-intensive"
+# The truth: the spans the service opens around its workload calls, and the
+# exact CPU figure it records on them.
+CPU_SPAN = "workload.hash_chain"
+MEMORY_SPAN = "workload.allocate_and_touch"
+CPU_FIGURE = "thread.cpu_time_ms"
+MEMORY_MB = 2
+MIB = 1024 * 1024
 DEFAULT_ITERATIONS = 20_000
 WAIT_FUNCTIONS = frozenset({"wait", "get", "sleep", "select", "poll", "_wait_for_tstate_lock", "acquire", "join"})
 LIGHT_PAUSE_SECONDS = 0.2
 SHAPE_NAMES = ("light", "closed", "saturating")
+# The thread that runs the event loop; the workload runs on the others.
+MAIN_THREAD = "MainThread"
 
 
 def shape(name: str, iterations: int) -> list[tuple[str, int, float]]:
@@ -93,7 +116,7 @@ def shape(name: str, iterations: int) -> list[tuple[str, int, float]]:
     cpu = f"/cpu-intensive?iterations={iterations}"
     pause = LIGHT_PAUSE_SECONDS if name == "light" else 0.0
     cpu_clients = 4 if name == "saturating" else 1
-    return [("/", 1, pause), (cpu, cpu_clients, pause), ("/memory-alloc?size_mb=2", 1, pause)]
+    return [("/", 1, pause), (cpu, cpu_clients, pause), (f"/memory-alloc?size_mb={MEMORY_MB}", 1, pause)]
 
 
 ENVIRONMENT = {
@@ -120,6 +143,9 @@ class Truth:
     # With --memory: allocations the profiles put on allocate_and_touch over the
     # bytes its calls allocated (NaN without the memory profile).
     alloc_credited_over_true: float = float("nan")
+    # The worker threads' CPU the profiles label with the endpoint, over the
+    # same truth as credited_over_true.
+    endpoint_over_true: float = float("nan")
 
 
 def log(message: str) -> None:
@@ -133,41 +159,15 @@ def parse_time(text: str) -> float:
     return moment.timestamp() + float(f"0.{fraction or '0'}")
 
 
-# Wraps the workload function to log, per call, when it ended and the CPU the
-# calling thread spent in it; one line per call, appended as it happens (the
-# service ends by a re-raised SIGTERM, which skips atexit).
-SITECUSTOMIZE = """
-import importlib, os, threading, time
-
-def _install():
-    module = importlib.import_module(os.environ["TRUTH_WORKLOAD_MODULE"])
-    original = module.hash_chain
-    log = open(os.environ["TRUTH_RECORDS"], "a", buffering=1)
-    lock = threading.Lock()
-
-    def hash_chain(iterations):
-        started = time.thread_time()
-        try:
-            return original(iterations)
-        finally:
-            spent = time.thread_time() - started
-            with lock:
-                log.write(f"{time.time()} {spent} 0\\n")
-
-    allocate = module.allocate_and_touch
-
-    def allocate_and_touch(size_mb):
-        try:
-            return allocate(size_mb)
-        finally:
-            with lock:
-                log.write(f"{time.time()} 0 {size_mb * module.CHUNK_BYTES}\\n")
-
-    module.hash_chain = hash_chain
-    module.allocate_and_touch = allocate_and_touch
-
-_install()
-"""
+def workload_calls(traces: list[list[dict[str, Any]]], name: str) -> list[tuple[float, dict[str, Any]]]:
+    """Every span ``name`` (its resource: ddtrace names an OpenTelemetry span by
+    its kind) with the epoch second it ended."""
+    return [
+        ((span["start"] + span["duration"]) / 1e9, span)
+        for trace in traces
+        for span in trace
+        if span.get("resource") == name
+    ]
 
 
 def calibrate(python: str, package: str, iterations: int) -> float:
@@ -251,17 +251,10 @@ def measure(
     warmup, seconds = arguments.warmup, arguments.seconds
 
     agent = agent_support.TestAgent(workdir / f"agent-{shape_name}.log").start()
-    inject = workdir / "inject"
-    inject.mkdir(exist_ok=True)
-    (inject / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    records = workdir / f"records-{shape_name}-{time.monotonic_ns()}.txt"
     inherited = service_inheritance()
     environment = {
         **ENVIRONMENT,
         "DD_TRACE_AGENT_URL": agent.url,
-        "PYTHONPATH": str(inject),
-        "TRUTH_WORKLOAD_MODULE": f"{package}.workload",
-        "TRUTH_RECORDS": str(records),
     }
     if arguments.memory:
         environment["DD_PROFILING_MEMORY_ENABLED"] = "true"
@@ -291,13 +284,18 @@ def measure(
 
     window_start = min(parse_time(upload.event["start"]) for upload in uploads)
     window_end = max(parse_time(upload.event["end"]) for upload in uploads)
-    calls = [tuple(map(float, line.split())) for line in records.read_text().splitlines() if line.strip()]
-    in_window = [spent for ended, spent, allocated in calls if window_start <= ended <= window_end and not allocated]
+    in_window = [
+        span["metrics"][CPU_FIGURE] / 1e3
+        for ended, span in workload_calls(traces, CPU_SPAN)
+        if window_start <= ended <= window_end
+    ]
     true_seconds = sum(in_window)
-    true_bytes = sum(allocated for ended, _, allocated in calls if window_start <= ended <= window_end)
+    allocations = [ended for ended, _ in workload_calls(traces, MEMORY_SPAN) if window_start <= ended <= window_end]
+    true_bytes = len(allocations) * MEMORY_MB * MIB
     endpoint_traces = [trace for trace in traces if any(span.get("resource") == ENDPOINT for span in trace)]
     spans_of_endpoint = {span["span_id"] for trace in endpoint_traces for span in trace}
-    total = credited = linked = waited = allocated_bytes = 0
+    total = credited = linked = waited = allocated_bytes = endpoint_on_workers = 0
+    endpoint_frames: Counter[str] = Counter()
     for upload in uploads:
         for sample in decode_samples(upload.attachments["profile.pprof"])[1]:
             allocation = sample.values.get(ALLOC, 0)
@@ -310,12 +308,20 @@ def measure(
             function = innermost_python_frame(sample.stack).function
             total += nanoseconds
             waited += nanoseconds if waits(function) else 0
+            if sample.labels.get("trace endpoint") == ENDPOINT and sample.labels.get("thread name") != MAIN_THREAD:
+                endpoint_on_workers += nanoseconds
+                endpoint_frames[function] += nanoseconds
             if function == "hash_chain":
                 credited += nanoseconds
                 span = sample.labels.get("span id")
                 span_id = span & 0xFFFF_FFFF_FFFF_FFFF if isinstance(span, int) else None
                 if sample.labels.get("trace endpoint") == ENDPOINT and span_id in spans_of_endpoint:
                     linked += nanoseconds
+    if arguments.verbose and endpoint_on_workers:
+        log(
+            f"    {ENDPOINT} on the worker threads, by innermost frame: "
+            + ", ".join(f"{name} {value / endpoint_on_workers:.0%}" for name, value in endpoint_frames.most_common(5))
+        )
     intervals = [upload.event.get("internal", {}).get("sampling_interval_us", 0) / 1000 for upload in uploads]
     return Truth(
         shape=shape_name,
@@ -326,6 +332,7 @@ def measure(
         waits=waited / total if total else 0.0,
         interval_ms=statistics.median(intervals),
         alloc_credited_over_true=allocated_bytes / true_bytes if arguments.memory and true_bytes else float("nan"),
+        endpoint_over_true=endpoint_on_workers / 1e9 / true_seconds if true_seconds else float("nan"),
     )
 
 
@@ -375,8 +382,8 @@ def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> 
         "",
         "| load shape | requests/s | credited/true (target 0.9 to 1.1) | linked (target >= 90%) "
         "| CPU on waits (target <= 5%) | sampling interval | CPU per call in the service "
-        "| allocations credited/true (--memory) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| allocations credited/true (--memory) | endpoint/true |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in SHAPE_NAMES:
         runs = [result for result in results if result.shape == name]
@@ -389,7 +396,8 @@ def report(results: list[Truth], cost: float, arguments: argparse.Namespace) -> 
             f"| {spread([r.waits for r in runs], lambda v: f'{v:.0%}')} "
             f"| {spread([r.interval_ms for r in runs], lambda v: f'{v:.0f} ms')} "
             f"| {spread([r.cost_in_service_ms for r in runs], lambda v: f'{v:.1f} ms')} "
-            f"| {spread([r.alloc_credited_over_true for r in runs], lambda v: f'{v:.2f}')} |"
+            f"| {spread([r.alloc_credited_over_true for r in runs], lambda v: f'{v:.2f}')} "
+            f"| {spread([r.endpoint_over_true for r in runs], lambda v: f'{v:.2f}')} |"
         )
     return "\n".join(lines)
 
@@ -402,19 +410,24 @@ def matrix_report(records: list[dict[str, object]], settings: list[str], shapes:
         for name in settings
     }
     shown = [name for name in shapes if name != IDLE]
-    header = "| setting | " + " | ".join(f"{name}: credited/true (min to max, n) | {name}: on waits" for name in shown)
+    header = "| setting | " + " | ".join(
+        f"{name}: credited/true (min to max, n) | {name}: endpoint/true | {name}: on waits" for name in shown
+    )
     header += " | idle CPU, share of a core |"
-    lines = [header, "|---" * (1 + 2 * len(shown) + 1) + "|"]
+    lines = [header, "|---" * (1 + 3 * len(shown) + 1) + "|"]
     for name in settings:
         cells = []
         for shape_name in shown:
             runs = [r for r in records if r["setting"] == name and r["shape"] == shape_name]
             if not runs:
-                cells += ["", ""]
+                cells += ["", "", ""]
                 continue
             ratios = [float(str(r["credited_over_true"])) for r in runs]
+            # Runs recorded before the column existed have none.
+            by_endpoint = [float(str(r["endpoint_over_true"])) for r in runs if "endpoint_over_true" in r]
             waited = [float(str(r["waits"])) for r in runs]
             cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f}, {len(runs)})")
+            cells.append(f"{statistics.median(by_endpoint):.2f}" if by_endpoint else "")
             cells.append(f"{statistics.median(waited):.0%}")
         idle_cell = spread(idle[name], lambda v: f"{v:.2%}") if idle[name] else ""
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {idle_cell} |")
@@ -450,6 +463,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle seconds measured (--idle; 60)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--verbose", action="store_true", help="log where the endpoint's CPU lands, by frame")
     arguments = parser.parse_args(argv)
     if arguments.settings == "all":
         arguments.settings = list(SAMPLER_SETTINGS)
@@ -517,7 +531,10 @@ def run_matrix(python: str, package: str, workdir: Path, arguments: argparse.Nam
         except RuntimeError as error:
             log(f"    failed: {error}")
             continue
-        log(f"    credited/true {result.credited_over_true:.2f}, waits {result.waits:.0%}")
+        log(
+            f"    credited/true {result.credited_over_true:.2f}, endpoint/true {result.endpoint_over_true:.2f}, "
+            f"waits {result.waits:.0%}"
+        )
         entry: dict[str, object] = {
             "setting": name,
             "environment": SAMPLER_SETTINGS[name],
