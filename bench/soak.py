@@ -11,9 +11,9 @@ workload slots: some 503s by design). Meanwhile:
 
 - the runtime control file (PROFILING_CONTROL_FILE) changes the profile set at
   every cycle: CPU+lock, CPU, CPU+memory, CPU, off, CPU, truth on demand (the
-  sampler's interval capped at 2 ms with an "until" a minute before the cycle
-  ends, so the cap lapses by itself while the file still asks), CPU,
-  CPU+exception, CPU, ...
+  sampler's interval capped at 2 ms with an "until" up to a minute before the
+  cycle ends, so the cap lapses by itself while the file still asks; from
+  the ninth cycle on, so runs of 12 minutes or more), CPU, CPU+exception, CPU, ...
   (the first and last cycles run the shipped default, the CPU profile alone);
 - the test agent is stopped for a minute or two and started again (once in a
   run under 30 minutes, twice otherwise), away from the memory and off cycles;

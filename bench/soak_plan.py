@@ -15,10 +15,12 @@ STEP_SECONDS = 10  # one sample, one CSV row; every change happens on a step
 ControlDocument = dict[str, Any] | None
 CPU_STEP: tuple[str, ControlDocument] = ("cpu", None)
 # Truth on demand: the sampler's interval capped for a while. The soak adds
-# the file's "until" when it writes it (TRUTH_ENDS_EARLY before the cycle
-# ends), so the run sees the cap lapse by itself while the file still asks.
+# the file's "until" when it writes it, TRUTH_ENDS_EARLY_S before the cycle
+# ends (a quarter of a shorter cycle, two samples at least), so the run sees
+# the cap lapse by itself while the file still asks for it.
 TRUTH_STEP = "cpu+truth"
 TRUTH_CAP_MS = 2
+TRUTH_ENDS_EARLY_S = 60
 ROTATION: tuple[tuple[str, ControlDocument], ...] = (
     ("cpu+lock", {"profiles": ["cpu", "lock"]}),
     CPU_STEP,
@@ -67,7 +69,8 @@ class Plan:
 
     def truth_cap_end(self, start: int) -> int:
         """When the cap of the truth cycle starting at ``start`` lapses by itself."""
-        return start + self.cycle - max(2 * STEP_SECONDS, min(60, self.cycle // 4 // STEP_SECONDS * STEP_SECONDS))
+        quarter = self.cycle // 4 // STEP_SECONDS * STEP_SECONDS
+        return start + self.cycle - max(2 * STEP_SECONDS, min(TRUTH_ENDS_EARLY_S, quarter))
 
     def spans_of(self, name: str) -> list[tuple[float, float]]:
         """The (start, end) seconds of the cycles whose profile set is ``name``."""

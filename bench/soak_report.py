@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from bench.soak_observe import Upload
+from bench.soak_plan import TRUTH_CAP_MS
 from bench.soak_stats import account_uploads, percentile, slope_per_hour, slope_verdict
 
 HANDFUL = 5  # threads or fds: "flat" allows this much either way
@@ -190,13 +191,15 @@ def flatness_verdicts(record: RunRecord) -> list[Verdict]:
 
 def truth_verdict(samples: Sequence[Sample], step_s: float, window: tuple[float, float, float]) -> Verdict:
     """The cap holds from the file's next poll to its "until", then lapses by
-    itself while the file still asks for it (one poll, 5 s, either way: the
-    window a switch lands in is left out)."""
+    itself while the file still asks for it, leaving the CPU profile alone.
+    A sample reads GET /version just after its window ends, and the service
+    polls the file every 5 s: the windows a switch or the lapse may fall in
+    are left out."""
     start, lapse, end = window
-    during = [s.profiles_in_force for s in samples if start + step_s < s.elapsed_s <= lapse]
+    during = [s.profiles_in_force for s in samples if start + step_s < s.elapsed_s <= lapse - step_s]
     after = [s.profiles_in_force for s in samples if lapse + step_s < s.elapsed_s <= end]
-    capped = sum(" cap " in state for state in during)
-    lapsed = sum(" cap " not in state and state != "?" for state in after)
+    capped = sum(state == f"cpu cap {TRUTH_CAP_MS} ms" for state in during)
+    lapsed = sum(state == "cpu" for state in after)
     return Verdict(
         f"truth on demand {start / 60:g}-{lapse / 60:g} min (sampling cap until a time, then by itself off)",
         "in force until 'until', then lapsed",
@@ -207,6 +210,10 @@ def truth_verdict(samples: Sequence[Sample], step_s: float, window: tuple[float,
 
 
 def truth_verdicts(record: RunRecord) -> list[Verdict]:
+    if not record.truth_windows:
+        return [
+            Verdict("truth on demand", "in force until 'until', then lapsed", "no window in a run this short", "info")
+        ]
     return [truth_verdict(record.samples, record.step_s, window) for window in record.truth_windows]
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -167,16 +168,23 @@ def test_soak_truth_on_demand_lapses_by_itself_and_the_verdict_sees_it() -> None
     lapse = plan.truth_cap_end(int(start))
     assert start < lapse <= end - 2 * soak_plan.STEP_SECONDS  # the run sees the cap lapse, file unchanged
 
-    def samples(stuck: bool) -> list[Sample]:
+    def samples(states: Callable[[int], str]) -> list[Sample]:
         times = range(int(start) + 10, int(end) + 10, 10)
-        states = ["cpu cap 2 ms" if t <= lapse + 10 or stuck else "cpu" for t in times]
-        return [
-            Sample(t, "", "light", "up", soak_plan.TRUTH_STEP, state, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            for t, state in zip(times, states, strict=True)
-        ]
+        return [Sample(t, "", "light", "up", soak_plan.TRUTH_STEP, states(t), *[0] * 12) for t in times]
 
-    assert truth_verdict(samples(stuck=False), 10, (start, lapse, end)).verdict == "pass"
-    assert truth_verdict(samples(stuck=True), 10, (start, lapse, end)).verdict == "fail"
+    def on_time(t: int) -> str:  # the sample read just after "until" may already see the lapse
+        return "cpu cap 2 ms" if t < lapse else "cpu"
+
+    def stuck(t: int) -> str:
+        return "cpu cap 2 ms"
+
+    def lapsed_into_the_wrong_set(t: int) -> str:
+        return "cpu cap 2 ms" if t < lapse else "off"
+
+    window = (start, lapse, end)
+    assert truth_verdict(samples(on_time), 10, window).verdict == "pass"
+    assert truth_verdict(samples(stuck), 10, window).verdict == "fail"
+    assert truth_verdict(samples(lapsed_into_the_wrong_set), 10, window).verdict == "fail"
 
 
 def test_soak_upload_accounting_tells_lost_from_expected_gaps() -> None:
