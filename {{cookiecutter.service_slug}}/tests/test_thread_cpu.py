@@ -41,8 +41,9 @@ REQUESTS_PER_SIZE = 10
 # taken from a wall clock, or the whole process's CPU clock, fails.
 CLIENTS = 2
 TOLERANCE = 0.05
-# A call that does next to nothing (hash_chain(1)) must read next to nothing.
-NOTHING_MS = 1.0
+# A call that does next to nothing (hash_chain(1)) must read next to nothing:
+# recording costs ~20 µs a call, so an offset added to every figure shows here.
+NOTHING_MS = 0.25
 LOW_64_BITS = (1 << 64) - 1
 
 Span = dict[str, Any]
@@ -169,10 +170,11 @@ def test_each_workload_span_carries_the_cpu_its_call_burned(
     assert codes == [200] * len(codes), codes
     service.stop()  # flushes the pending spans
 
-    assert all(0 <= figure < NOTHING_MS for figure in span_figures(test_agent, nothing)), span_figures(
-        test_agent, nothing
-    )
+    nothing_figures = span_figures(test_agent, nothing)
+    assert all(0 <= figure < NOTHING_MS for figure in nothing_figures), nothing_figures
     figures = {name: sum(span_figures(test_agent, plan)) for name, plan in (("small", small), ("large", large))}
+    # No run's calls can have burned more than the whole process did meanwhile.
+    assert figures["small"] <= small_cpu_ms and figures["large"] <= large_cpu_ms, (figures, small_cpu_ms, large_cpu_ms)
     on_spans = figures["large"] - figures["small"]
     in_process = large_cpu_ms - small_cpu_ms
     assert abs(on_spans / in_process - 1) <= TOLERANCE, (
