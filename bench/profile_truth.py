@@ -195,6 +195,7 @@ class Load:
         self.shape = shape
         self.stop = threading.Event()
         self.requests = 0
+        self.by_path: Counter[str] = Counter()
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -205,6 +206,7 @@ class Load:
                 response = client.get(path)
                 with self._lock:
                     self.requests += 1
+                    self.by_path[path.partition("?")[0]] += 1
                     if response.status_code != 200:
                         self.errors.append(f"{path}: {response.status_code}")
                 if pause:
@@ -284,11 +286,12 @@ def measure(
 
     window_start = min(parse_time(upload.event["start"]) for upload in uploads)
     window_end = max(parse_time(upload.event["end"]) for upload in uploads)
-    in_window = [
-        span["metrics"][CPU_FIGURE] / 1e3
-        for ended, span in workload_calls(traces, CPU_SPAN)
-        if window_start <= ended <= window_end
-    ]
+    cpu_calls = workload_calls(traces, CPU_SPAN)
+    # A trace lost on its way to the agent would shorten the truth and flatter the profile.
+    sent = load.by_path["/cpu-intensive"]
+    if len(cpu_calls) < sent or any(CPU_FIGURE not in span.get("metrics", {}) for _, span in cpu_calls):
+        raise RuntimeError(f"{shape_name}: {len(cpu_calls)} {CPU_SPAN} spans with {CPU_FIGURE} for {sent} requests")
+    in_window = [span["metrics"][CPU_FIGURE] / 1e3 for ended, span in cpu_calls if window_start <= ended <= window_end]
     true_seconds = sum(in_window)
     allocations = [ended for ended, _ in workload_calls(traces, MEMORY_SPAN) if window_start <= ended <= window_end]
     true_bytes = len(allocations) * MEMORY_MB * MIB
