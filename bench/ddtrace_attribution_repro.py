@@ -46,9 +46,9 @@ process-wide singleton that keeps its load history (600 s) across profiler
 restarts, so shapes run one after another in one process flatter the later
 ones (200 ms pauses read 0.18 after three busier shapes, 0.04 alone). With the
 default 30 s about the first 15 s are ddtrace's slower start-up sampling; raise
---seconds to see steady state. It prints one row per pause between jobs: the true CPU of ``burn()``, the
-CPU the profile gives it, their ratio, and the share of the worker's profiled
-CPU whose innermost frame is a wait. ``alloc`` prints one row per amount of
+--seconds to see steady state. It prints one row per pause between jobs: the
+true CPU of ``burn()``, the CPU the profile gives it, their ratio, and the
+share of the worker's profiled CPU whose innermost frame is a wait. ``alloc`` prints one row per amount of
 small allocation between big ones: each function's true bytes, the bytes the
 profile gives it, and their ratio.
 """
@@ -227,10 +227,10 @@ def run_shape(
     return true_cpu, totals
 
 
-def measure_shape(profile_dir: Path, seconds: float, burst_ms: float, pause_ms: float) -> dict[str, object]:
+def measure_shape(profile_dir: Path, seconds: float, iterations: int, pause_ms: float) -> dict[str, object]:
     """One shape in this process: the true and profiled CPU of burn(), the share
     of the worker's profiled CPU on a wait frame, its four top innermost frames."""
-    true_cpu, totals = run_shape(profile_dir, seconds, iterations_for(burst_ms), pause_ms)
+    true_cpu, totals = run_shape(profile_dir, seconds, iterations, pause_ms)
     credited = sum(value for (stack, _), value in totals.items() if "burn" in stack) / 1e9
     worker = [(stack, value) for (stack, thread), value in totals.items() if thread == "worker"]
     worker_total = sum(value for _, value in worker) or 1
@@ -315,45 +315,57 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst-ms", type=float, default=6.0, help="CPU per job, in ms (the service's 6.3 ms)")
     parser.add_argument("--pauses-ms", default="0,5,50,200", help="pauses between jobs, comma-separated")
     parser.add_argument("--verbose", action="store_true", help="also print the worker's innermost frames")
-    parser.add_argument("--one-pause-ms", type=float, help=argparse.SUPPRESS)  # a child running one shape
+    # A child process running one shape, with the parent's burst size.
+    parser.add_argument("--one-pause-ms", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--iterations", type=int, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
-    # Set before ddtrace is imported (it reads them then): CPU profile only,
-    # profiles to files instead of uploads, no telemetry.
-    profile_dir = Path(tempfile.mkdtemp(prefix="ddtrace-repro-"))
-    os.environ.update(
-        {
-            "DD_PROFILING_OUTPUT_PPROF": str(profile_dir / "profile"),
-            "DD_PROFILING_STACK_ENABLED": "true" if arguments.profile == "cpu" else "false",
-            "DD_PROFILING_MEMORY_ENABLED": "true" if arguments.profile == "alloc" else "false",
-            "DD_PROFILING_LOCK_ENABLED": "false",
-            "DD_PROFILING_UPLOAD_INTERVAL": "3600",
-            "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
-            "DD_TRACE_ENABLED": "false",
-        }
-    )
-    if arguments.profile == "alloc":
-        main_alloc(arguments, profile_dir)
-        return 0
+    with tempfile.TemporaryDirectory(prefix="ddtrace-repro-") as scratch:
+        profile_dir = Path(scratch)
+        # Set before ddtrace is imported (it reads them then): CPU profile only,
+        # profiles to files instead of uploads, no telemetry.
+        os.environ.update(
+            {
+                "DD_PROFILING_OUTPUT_PPROF": str(profile_dir / "profile"),
+                "DD_PROFILING_STACK_ENABLED": "true" if arguments.profile == "cpu" else "false",
+                "DD_PROFILING_MEMORY_ENABLED": "true" if arguments.profile == "alloc" else "false",
+                "DD_PROFILING_LOCK_ENABLED": "false",
+                "DD_PROFILING_UPLOAD_INTERVAL": "3600",
+                "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+                "DD_TRACE_ENABLED": "false",
+            }
+        )
+        if arguments.profile == "alloc":
+            main_alloc(arguments, profile_dir)
+        elif arguments.one_pause_ms is not None:
+            shape = measure_shape(profile_dir, arguments.seconds, arguments.iterations, arguments.one_pause_ms)
+            print(json.dumps(shape))
+        else:
+            main_cpu(arguments)
+    return 0
+
+
+def main_cpu(arguments: argparse.Namespace) -> None:
+    """One row per pause, each shape measured by a fresh child process."""
     import ddtrace
 
-    if arguments.one_pause_ms is not None:
-        print(json.dumps(measure_shape(profile_dir, arguments.seconds, arguments.burst_ms, arguments.one_pause_ms)))
-        return 0
+    iterations = iterations_for(arguments.burst_ms)
     print(
         f"ddtrace {ddtrace.__version__}, Python {sys.version.split()[0]}, {arguments.seconds:g} s per shape, "
-        f"bursts of {arguments.burst_ms:g} ms, each shape in its own process"
+        f"bursts of {arguments.burst_ms:g} ms ({iterations} iterations), each shape in its own process"
     )
     print("| pause between jobs | true CPU of burn() | profile's CPU of burn() | ratio | worker CPU on a wait frame |")
     print("|---|---|---|---|---|")
     for pause in (float(text) for text in arguments.pauses_ms.split(",")):
         child = [sys.executable, __file__, "cpu", f"--seconds={arguments.seconds}"]
-        child += [f"--burst-ms={arguments.burst_ms}", f"--one-pause-ms={pause}"]
-        shape = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
+        child += [f"--iterations={iterations}", f"--one-pause-ms={pause}"]
+        result = subprocess.run(child, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"the shape with {pause:g} ms pauses failed:\n{result.stderr[-3000:]}")
+        shape = json.loads(result.stdout)
         true_cpu, credited, waiting = shape["true_cpu"], shape["credited"], shape["waiting"]
         print(f"| {pause:g} ms | {true_cpu:.2f} s | {credited:.2f} s | {credited / true_cpu:.2f} | {waiting:.0%} |")
         if arguments.verbose:
             print("    worker's innermost frames:", ", ".join(f"{n} {share:.0%}" for n, share in shape["leaves"]))
-    return 0
 
 
 if __name__ == "__main__":
