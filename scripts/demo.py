@@ -129,10 +129,10 @@ def where_the_cpu_went(paths: list[Path], project: Path) -> None:
     print("Where the CPU went, by function and the endpoint that ran it (`perf-gate top`):")
     print(perf_top(["--limit", "8", *map(str, paths)], project))
     print(
-        "Bursts shorter than the sampler's interval (10-100 ms) land partly on the wait after them "
-        '(Condition.wait above); for the truth about short work, put {"max_sampling_interval_ms": 2, '
-        '"until": "<RFC 3339>"} in the control file for a while (the service README, "Switch profiling at '
-        'run time"), or read thread.cpu_time_ms on the spans.'
+        "Bursts shorter than the sampler's interval (10-100 ms) land partly on the wait after them; "
+        'for the truth about short work, put {"max_sampling_interval_ms": 2, "until": "<RFC 3339>"} in the '
+        'control file for a while (the service README, "Switch profiling at run time"), or read '
+        "thread.cpu_time_ms on the spans."
     )
     print()
     print("In Datadog, the same tags let the profile comparison view point a regression at its commit,")

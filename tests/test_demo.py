@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from .conftest import TEMPLATE_DIR, run
 
@@ -38,7 +37,7 @@ def test_the_demo_shows_provenance_endpoints_and_where_the_cpu_went() -> None:
         measured, credited = map(int, figures.groups())
         assert measured > 0 and 0.5 * measured <= credited <= 1.5 * measured, figures.group(0)
         assert "for the truth about short work" in output, output
-        assert folder is not None and any(Path(folder.group(1)).glob("*.pprof")), output
+        assert folder is not None and any((TEMPLATE_DIR / folder.group(1)).glob("*.pprof")), output
     finally:
-        if folder is not None:
-            shutil.rmtree(folder.group(1), ignore_errors=True)
+        if folder is not None:  # printed relative to the checkout when it is inside it
+            shutil.rmtree(TEMPLATE_DIR / folder.group(1), ignore_errors=True)
