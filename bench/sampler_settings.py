@@ -12,7 +12,9 @@ dd-trace-py's ``stack/include/sampler.hpp`` and ``stack/src/stack.cpp``:
   of the process's own CPU (the larger of now and its p95 over 600 s), in
   percent; default 1, range 1-100;
 - ``_DD_PROFILING_STACK_MAX_THREADS``: threads sampled per cycle (reservoir
-  sampling above it); default 25, 0 = all. AnyIO's worker pool has 40 threads.
+  sampling above it); default 25, 0 = all. AnyIO's worker pool has 40 threads;
+- ``_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_ENABLED``: false keeps the interval
+  fixed at 10 ms, whatever the load (no budget, no floor, no cap).
 
 The service sets the floor and the target itself at every profiler start, from
 its own settings (``PROFILING_SAMPLER_FLOOR_CORE_PERCENT``,
@@ -28,6 +30,7 @@ honoured: each JSON line records the environment it ran with.)
 from __future__ import annotations
 
 MAX_THREADS = "_DD_PROFILING_STACK_MAX_THREADS"
+ADAPTIVE = "_DD_PROFILING_STACK_ADAPTIVE_SAMPLING_ENABLED"
 FLOOR = "PROFILING_SAMPLER_FLOOR_CORE_PERCENT"
 TARGET = "PROFILING_SAMPLER_TARGET_PERCENT"
 CAP = "PROFILING_MAX_SAMPLING_INTERVAL_MS"
@@ -58,6 +61,8 @@ SAMPLER_SETTINGS: dict[str, dict[str, str]] = {
     "baseline-0.5": budget(floor=0.5),
     "baseline-0.5+target-2": budget(floor=0.5, target=2),
     "baseline-1+target-2": budget(floor=1, target=2),
+    # The one lever not in the first pass: no adaptation at all.
+    "fixed-10ms": budget(extra={ADAPTIVE: "false"}),
     # The service's own default, whatever the bake ships.
     "shipped": {},
 }
